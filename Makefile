@@ -1,0 +1,72 @@
+# kvmfork -- top-level Makefile.  "make help" lists the targets.
+-include config.mak
+BUILD ?= $(CURDIR)/build
+JOBS ?= $(shell nproc)
+BOXARGS ?=
+SUITE ?= smoke
+# ccache: relative paths and no build-dir hashing, so that a fresh clone in
+# another directory (CI) still hits the cache.
+export BUILD JOBS
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+export CCACHE_MAXSIZE ?= 8G
+S := $(CURDIR)/scripts
+QEMU_TARGETS := qemu-system-x86_64 qemu-img tests/qtest/migration-test tests/qtest/display-vga-test
+
+.PHONY: all setup trees qemu kernel linux-headers export status check check-full \
+        box demo clean distclean help
+all: qemu kernel
+
+help:
+	@echo "make setup          apt sources + host packages (root, only if missing)"
+	@echo "make trees          (re)create build/src/{qemu,linux}: upstream + series + overlay"
+	@echo "make qemu | kernel  build our QEMU / the kernel branch + KVM selftests"
+	@echo "make linux-headers  regenerate linux-headers/ KVM uAPI from the kernel branch"
+	@echo "make export         write edits made in build/src/* back into the repo"
+	@echo "make status         do the repo and the build trees agree?"
+	@echo "make demo           boot the box, run an L2 Linux guest on our QEMU + KVM, screendump it"
+	@echo "make check          all tests that fit CI (ends 'N passed, N failed, N skipped')"
+	@echo "make check-full     plus the long ones"
+	@echo "make box SUITE=name [BOXARGS='--npt 0']   one box suite; 'scripts/box/box --list'"
+
+setup:
+	@$(S)/setup-apt.sh
+
+trees: setup
+	@$(S)/tree.sh ensure qemu
+	@$(S)/tree.sh ensure linux
+
+qemu: trees
+	@$(S)/build-qemu.sh $(BUILD)/src/qemu $(BUILD)/qemu $(QEMU_TARGETS)
+
+kernel: trees
+	@$(S)/build-kernel.sh $(BUILD)/src/linux $(BUILD)/linux
+
+linux-headers: trees
+	@$(S)/linux-headers.sh update
+
+export:
+	@$(S)/tree.sh export qemu
+	@$(S)/tree.sh export linux
+
+status:
+	@rc=0; for t in qemu linux; do $(S)/tree.sh status $$t || rc=1; done; \
+	 if [ -d $(BUILD)/src/linux ]; then $(S)/linux-headers.sh check || rc=1; fi; exit $$rc
+
+check: all
+	@$(S)/check.sh quick
+
+check-full: all
+	@$(S)/check.sh full
+
+box: all
+	@$(S)/box/box $(BOXARGS) $(SUITE)
+
+demo: all
+	@$(S)/demo.sh
+
+clean:
+	rm -rf $(BUILD)/qemu $(BUILD)/linux $(BUILD)/box $(BUILD)/check
+
+distclean:
+	rm -rf $(BUILD) config.mak
