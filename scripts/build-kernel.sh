@@ -14,7 +14,9 @@ jobs=${JOBS:-$(nproc)}
 cc="gcc"; command -v ccache >/dev/null && cc="ccache gcc"
 # Reproducible build identity (and ccache hits across clones).
 export KBUILD_BUILD_USER=kvmfork KBUILD_BUILD_HOST=kvmfork KBUILD_BUILD_TIMESTAMP="2000-01-01"
-K() { make -s -C "$src" O="$out" ARCH=x86 CC="$cc" HOSTCC="$cc" -j"$jobs" "$@"; }
+# LOCALVERSION= (set, empty): no "+" for an untagged git tree; the release
+# comes from the branch's localversion-kvmfork.
+K() { make -s -C "$src" O="$out" ARCH=x86 CC="$cc" HOSTCC="$cc" LOCALVERSION= -j"$jobs" "$@"; }
 
 stamp=$(cat "$frag" | sha256sum | cut -c1-16)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.kvmfork-config" 2>/dev/null)" != "$stamp" ]; then

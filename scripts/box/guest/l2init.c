@@ -1,0 +1,380 @@
+/*
+ * l2init.c - PID 1 of the kvmfork L2 test guest
+ *
+ * Runs as /init of an initramfs that holds nothing else, inside an L2 guest
+ * started by our QEMU with -accel kvm.  It announces itself on the VGA text
+ * console and the serial port, then keeps rewriting a memory buffer while
+ * tracking a hash of every page, so that a test driving the serial line can
+ * ask at any moment (for example after a migration or a fork of the VM)
+ * whether the guest memory is still consistent.
+ *
+ * Kernel command line (read from /proc/cmdline):
+ *   kvmfork.mem=MB              buffer size in MiB (default 64)
+ *   kvmfork.mode=screen|migrate (default screen)
+ *
+ * Serial input: 'v' verifies every page and prints one KVMFORK-VERDICT line,
+ * 'q' prints KVMFORK-L2-BYE and powers off; 'x' is the negative control:
+ * it flips one word of one page behind the hash table's back (and stops the
+ * writer touching that page), so that the next 'v' must say "corrupt" --
+ * proof that a test reading "intact" could have read otherwise.  Other
+ * bytes are ignored.
+ *
+ * Build: gcc -static -O2 -Wall -Wextra -o l2init l2init.c
+ *
+ * PID 1 must never exit (the kernel would panic), so every fatal error is
+ * reported as "KVMFORK-L2-ERROR <what>: <strerror>" followed by a reboot,
+ * which ends the guest because QEMU runs with -no-reboot.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_BYTES      4096
+#define PAGE_WORDS      (PAGE_BYTES / sizeof(uint64_t))
+#define DEFAULT_MEM_MB  64
+#define MAX_MEM_MB      65536
+#define POLL_EVERY      256         /* writes between input/clock checks */
+#define PROGRESS_NS     2000000000LL
+#define SERIAL_WAIT_MS  2000        /* give up on a stuck serial line */
+
+static int fd_vga = -1;
+static int fd_serial = -1;
+
+/* Write all of buf to fd, waiting (bounded) while a non-blocking fd is full. */
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n > 0) {
+            buf += n;
+            len -= n;
+        } else if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+            /* Nobody draining the line must not wedge the writer forever. */
+            if (poll(&pfd, 1, SERIAL_WAIT_MS) <= 0) {
+                return;
+            }
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/* Print one line to both consoles (or stderr before /dev is usable). */
+static void say(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    int len;
+
+    va_start(ap, fmt);
+    len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        return;
+    }
+    if ((size_t)len > sizeof(line) - 2) {
+        len = sizeof(line) - 2;
+    }
+    line[len++] = '\n';
+
+    if (fd_vga < 0 && fd_serial < 0) {
+        /* Only useful if the kernel managed to open /dev/console for us. */
+        write_all(STDERR_FILENO, line, len);
+        return;
+    }
+    if (fd_vga >= 0) {
+        write_all(fd_vga, line, len);
+    }
+    if (fd_serial >= 0) {
+        write_all(fd_serial, line, len);
+    }
+}
+
+static void power_off(void)
+{
+    sync();
+    reboot(RB_AUTOBOOT);
+    /* reboot() only returns on failure; PID 1 still must not exit. */
+    for (;;) {
+        pause();
+    }
+}
+
+static void fatal(const char *what, int err)
+{
+    say("KVMFORK-L2-ERROR %s: %s", what, strerror(err));
+    power_off();
+}
+
+static void mount_fs(const char *dir, const char *type)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fatal(dir, errno);
+    }
+    /* EBUSY: already mounted (e.g. devtmpfs automount), which is fine. */
+    if (mount(type, dir, type, 0, NULL) < 0 && errno != EBUSY) {
+        fatal(type, errno);
+    }
+}
+
+/*
+ * The serial line starts in canonical mode with echo, which would hold our
+ * command bytes until a newline and bounce them back into the output the
+ * test parses.  Make input raw but keep output processing (ONLCR), so "\n"
+ * still reaches the host as "\r\n".
+ */
+static void serial_raw(int fd)
+{
+    struct termios t;
+
+    if (tcgetattr(fd, &t) < 0) {
+        fatal("tcgetattr /dev/ttyS0", errno);
+    }
+    t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
+                   ICRNL | IXON | IXOFF);
+    t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+    t.c_cc[VMIN] = 0;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(fd, TCSANOW, &t) < 0) {
+        fatal("tcsetattr /dev/ttyS0", errno);
+    }
+}
+
+static void open_consoles(void)
+{
+    int err;
+
+    /* VGA first, so a serial failure is still reported on the screen. */
+    fd_vga = open("/dev/tty0", O_WRONLY | O_NOCTTY);
+    err = errno;
+    fd_serial = open("/dev/ttyS0", O_RDWR | O_NONBLOCK | O_NOCTTY);
+    if (fd_serial < 0) {
+        /* Without the serial line the guest cannot be driven at all. */
+        fatal("open /dev/ttyS0", errno);
+    }
+    serial_raw(fd_serial);
+    if (fd_vga < 0) {
+        /* Still usable for migration tests; the screen test will notice. */
+        say("KVMFORK-L2-WARN open /dev/tty0: %s", strerror(err));
+    }
+}
+
+/* Parse kvmfork.mem= and kvmfork.mode= out of /proc/cmdline. */
+static void parse_cmdline(unsigned long *mem_mb, const char **mode)
+{
+    static char buf[4096];
+    static char bad_mem[64];
+    char *tok, *save;
+    ssize_t n;
+    int fd;
+
+    fd = open("/proc/cmdline", O_RDONLY);
+    if (fd < 0) {
+        fatal("open /proc/cmdline", errno);
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        fatal("read /proc/cmdline", errno);
+    }
+    close(fd);
+    buf[n] = '\0';
+
+    for (tok = strtok_r(buf, " \t\n", &save); tok;
+         tok = strtok_r(NULL, " \t\n", &save)) {
+        if (strncmp(tok, "kvmfork.mem=", 12) == 0) {
+            const char *val = tok + 12;
+            char *end;
+
+            errno = 0;
+            *mem_mb = strtoul(val, &end, 10);
+            if (errno || end == val || *end || *mem_mb == 0 ||
+                *mem_mb > MAX_MEM_MB) {
+                snprintf(bad_mem, sizeof(bad_mem), "kvmfork.mem=%.40s", val);
+                fatal(bad_mem, EINVAL);
+            }
+        } else if (strncmp(tok, "kvmfork.mode=", 13) == 0) {
+            *mode = tok + 13;
+            if (strcmp(*mode, "screen") && strcmp(*mode, "migrate")) {
+                fatal("kvmfork.mode must be screen or migrate", EINVAL);
+            }
+        }
+    }
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint64_t xorshift64(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* splitmix64 finaliser: turns small seeds (0, 1, 2...) into usable states. */
+static uint64_t mix_seed(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x ? x : 1;   /* xorshift64 is stuck at zero */
+}
+
+static void fill_page(uint64_t *page, uint64_t seed)
+{
+    uint64_t s = mix_seed(seed);
+    size_t i;
+
+    for (i = 0; i < PAGE_WORDS; i++) {
+        page[i] = xorshift64(&s);
+    }
+}
+
+/*
+ * FNV-1a over 64-bit words rather than bytes: eight times fewer multiplies,
+ * which matters in a nested guest.  Each step is a bijection of the state,
+ * so any single changed word changes the result.
+ */
+static uint64_t hash_page(const uint64_t *page)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < PAGE_WORDS; i++) {
+        h ^= page[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void verify(const uint64_t *mem, const uint64_t *hashes,
+                   size_t npages, uint64_t writes)
+{
+    size_t i, bad = 0, first = 0;
+
+    for (i = 0; i < npages; i++) {
+        if (hash_page(mem + i * PAGE_WORDS) != hashes[i]) {
+            if (!bad) {
+                first = i;
+            }
+            bad++;
+        }
+    }
+    if (bad) {
+        say("KVMFORK-VERDICT corrupt pages=%zu bad=%zu first=%zu",
+            npages, bad, first);
+    } else {
+        say("KVMFORK-VERDICT intact pages=%zu writes=%llu",
+            npages, (unsigned long long)writes);
+    }
+}
+
+int main(void)
+{
+    unsigned long mem_mb = DEFAULT_MEM_MB;
+    const char *mode = "screen";
+    struct utsname uts;
+    uint64_t *mem, *hashes;
+    uint64_t writes = 0, pick = 0x2545f4914f6cdd1dULL;
+    size_t spoiled = (size_t)-1;
+    int64_t next_progress;
+    size_t npages, i;
+
+    mount_fs("/proc", "proc");
+    mount_fs("/dev", "devtmpfs");
+    open_consoles();
+    parse_cmdline(&mem_mb, &mode);
+    if (uname(&uts) < 0) {
+        fatal("uname", errno);
+    }
+
+    say("KVMFORK-L2-READY release=%s mode=%s mem=%lu",
+        uts.release, mode, mem_mb);
+    if (strcmp(mode, "screen") == 0) {
+        say("KVMFORK-L2 hello from the L2 guest on kvmfork");
+        say("ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789");
+    }
+
+    npages = mem_mb * (1024 * 1024 / PAGE_BYTES);
+    mem = mmap(NULL, npages * PAGE_BYTES, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (mem == MAP_FAILED) {
+        fatal("mmap buffer", errno);
+    }
+    hashes = malloc(npages * sizeof(*hashes));
+    if (!hashes) {
+        fatal("malloc hash table", ENOMEM);
+    }
+    for (i = 0; i < npages; i++) {
+        /* Offset the page seeds so they never collide with write seeds. */
+        fill_page(mem + i * PAGE_WORDS, ~(uint64_t)i);
+        hashes[i] = hash_page(mem + i * PAGE_WORDS);
+    }
+
+    next_progress = now_ns() + PROGRESS_NS;
+    for (;;) {
+        uint64_t *page;
+        char in[64];
+        ssize_t n, k;
+
+        i = xorshift64(&pick) % npages;
+        if (i == spoiled) {
+            continue;
+        }
+        page = mem + i * PAGE_WORDS;
+        fill_page(page, writes);
+        hashes[i] = hash_page(page);
+        writes++;
+
+        if (writes % POLL_EVERY) {
+            continue;
+        }
+        if (now_ns() >= next_progress) {
+            say("KVMFORK-L2 progress writes=%llu pages=%zu",
+                (unsigned long long)writes, npages);
+            next_progress = now_ns() + PROGRESS_NS;
+        }
+        n = read(fd_serial, in, sizeof(in));
+        for (k = 0; k < n; k++) {
+            if (in[k] == 'v') {
+                verify(mem, hashes, npages, writes);
+            } else if (in[k] == 'x') {
+                spoiled = npages / 2;
+                mem[spoiled * PAGE_WORDS + 7] ^= 1;
+                say("KVMFORK-L2 spoiled page %zu (negative control)", spoiled);
+            } else if (in[k] == 'q') {
+                say("KVMFORK-L2-BYE");
+                power_off();
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+# l2lib.sh -- sourced by the L2 tests inside the box (busybox sh).
+# Starts our QEMU with -accel kvm on the box's KVM, an L2 guest running
+# scripts/box/guest/l2init.c, serial through FIFOs (guest output logged to
+# $OUT/NAME.serial.log, input sent with l2_send), QMP on a unix socket.
+QMPC=$BOXBUILD/qmp
+L2TMP=/tmp/l2; mkdir -p $L2TMP
+L2PIDS=""
+
+fatal() { echo "FAIL: $*"; l2_stop_all; exit 1; }
+
+# l2_start NAME MODE MEM_MB [extra QEMU args...]
+l2_start() {
+	name=$1 mode=$2 mem=$3; shift 3
+	rm -f $L2TMP/$name.ser.in $L2TMP/$name.ser.out $L2TMP/$name.qmp
+	mkfifo $L2TMP/$name.ser.in $L2TMP/$name.ser.out
+	: > $OUT/$name.serial.log
+	cat $L2TMP/$name.ser.out >> $OUT/$name.serial.log &
+	L2PIDS="$L2PIDS $!"
+	$QEMU -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config \
+		-nic none -vga std -display none -no-reboot \
+		-kernel $KERNEL -initrd $BOXBUILD/l2.cpio.gz \
+		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 kvmfork.mode=$mode kvmfork.mem=$mem" \
+		-serial pipe:$L2TMP/$name.ser \
+		-qmp unix:$L2TMP/$name.qmp,server=on,wait=off \
+		"$@" > $OUT/$name.qemu.log 2>&1 &
+	eval "L2PID_$name=$!"
+	L2PIDS="$L2PIDS $!"
+	echo "started $name: pid $! mode=$mode mem=${mem}M $*"
+}
+
+# l2_wait NAME PATTERN TIMEOUT -- wait for a line on NAME's serial console
+l2_wait() {
+	i=0
+	while [ $i -lt $(($3 * 5)) ]; do
+		grep -q "$2" $OUT/$1.serial.log && return 0
+		eval "p=\$L2PID_$1"
+		kill -0 $p 2>/dev/null || fatal "$1: QEMU exited while waiting for '$2' (see $1.qemu.log: $(tail -1 $OUT/$1.qemu.log))"
+		sleep 0.2; i=$((i + 1))
+	done
+	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log)"
+}
+
+l2_send() { printf '%s' "$2" > $L2TMP/$1.ser.in; }
+l2_qmp() { n=$1; shift; $QMPC $L2TMP/$n.qmp --timeout 60 "$@"; }
+
+# l2_wait_exit NAME TIMEOUT
+l2_wait_exit() {
+	eval "p=\$L2PID_$1"
+	i=0
+	while kill -0 $p 2>/dev/null; do
+		[ $i -ge $(($2 * 5)) ] && return 1
+		sleep 0.2; i=$((i + 1))
+	done
+	return 0
+}
+
+l2_stop_all() {
+	for p in $L2PIDS; do kill -9 $p 2>/dev/null; done
+	wait 2>/dev/null
+}
