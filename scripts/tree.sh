@@ -102,11 +102,12 @@ create() {
   (cd "$ovl_root" && repo_overlay | while read -r f; do mkdir -p "$tmp/$(dirname "$f")"; cp -p "$f" "$tmp/$f"; done)
   series_version > "$tmp/.kvmfork-version"
   G add -A -f .kvmfork-version
-  for d in "${ovl_dirs[@]}"; do [ -e "$tmp/$d" ] && G add -A -f "$d"; done
+  for d in "${ovl_dirs[@]}"; do if [ -e "$tmp/$d" ]; then G add -A -f "$d"; fi; done
+  for f in $(gen_headers); do G add -f "$f"; done
   G commit -q --allow-empty -m "kvmfork: overlay files" -m "Our own files, copied from the repo by scripts/tree.sh; not a patch."
   G tag overlay
   echo "$(inputs_hash)" > "$tmp/.git/kvmfork-inputs"
-  G rev-parse HEAD > "$tmp/.git/kvmfork-head"
+  tree_state > "$tmp/.git/kvmfork-head"
   rm -rf "$BUILD/src/$name"; mv "$tmp" "$BUILD/src/$name"; trap - EXIT
   src=$BUILD/src/$name
   echo "tree: $src ready: $name $version + $n patches + overlay"
@@ -162,7 +163,7 @@ export_tree() {
   while read -r f; do mkdir -p "$ovl_root/$(dirname "$f")"; cp -p "$src/$f" "$ovl_root/$f"; done < "$tmp/t"
   LC_ALL=C comm -13 "$tmp/t" "$tmp/r" | while read -r f; do rm -f "$ovl_root/$f"; echo "tree: removed $f from the repo (gone from the tree)"; done
   echo "$(inputs_hash)" > "$src/.git/kvmfork-inputs"
-  G rev-parse HEAD > "$src/.git/kvmfork-head"
+  tree_state > "$src/.git/kvmfork-head"
   echo "tree: exported $name: $(grep -c patch "$tmp/p/series" || true) patches, $(wc -l < "$tmp/t") overlay files"
 }
 
@@ -171,8 +172,7 @@ status_report() {
   local tmp; tmp=$(mktemp -d -p "${TMPDIR:-/tmp}" kvmfork-tree.XXXXXX)
   local bad=0 repo_changed=0 tree_changed=0
   [ "$(inputs_hash)" = "$(cat "$src/.git/kvmfork-inputs" 2>/dev/null)" ] || repo_changed=1
-  [ "$(G rev-parse HEAD)" = "$(cat "$src/.git/kvmfork-head" 2>/dev/null)" ] || tree_changed=1
-  [ -z "$(G status --porcelain)" ] || tree_changed=1
+  tree_changed_since_made && tree_changed=1
   local dirty; dirty=$(tree_dirty_upstream)
   [ -z "$dirty" ] || { echo "$name: uncommitted upstream edits in build tree (not exported): $(echo $dirty)"; bad=1; }
   gen_patches "$tmp/p" 2>"$tmp/err" || { cat "$tmp/err"; return 1; }
@@ -194,8 +194,14 @@ status_report() {
   fi
   return 0
 }
+# Fingerprint of the tree as last made or exported: HEAD, what git status
+# says, and the content of every overlay file (tracked or not).
+tree_state() {
+  { G rev-parse HEAD; G status --porcelain; tree_overlay_files | while read -r f; do echo "$f"; cat "$src/$f"; done; } \
+    | sha256sum | cut -d' ' -f1
+}
 tree_changed_since_made() {
-  [ "$(G rev-parse HEAD)" != "$(cat "$src/.git/kvmfork-head" 2>/dev/null)" ] || [ -n "$(G status --porcelain)" ]
+  [ "$(tree_state)" != "$(cat "$src/.git/kvmfork-head" 2>/dev/null)" ]
 }
 status_quiet_clean() { status_report >/dev/null 2>&1; }
 
