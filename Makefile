@@ -1,4 +1,5 @@
-# kvmfork -- top-level Makefile.  "make help" lists the targets.
+# kvmfork -- top-level Makefile.  "make help" lists the targets;
+# ./configure records settings in config.mak (optional).
 -include config.mak
 BUILD ?= $(CURDIR)/build
 JOBS ?= $(shell nproc)
@@ -6,7 +7,9 @@ BOXARGS ?=
 SUITE ?= smoke
 # ccache: relative paths and no build-dir hashing, so that a fresh clone in
 # another directory (CI) still hits the cache.
-export BUILD JOBS
+BOX_MEM ?= 3072
+BOX_SMP ?= 2
+export BUILD JOBS BOX_MEM BOX_SMP
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 8G

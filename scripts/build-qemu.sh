@@ -30,7 +30,7 @@ if [ ! -f "$out/build.ninja" ] || [ "$(cat "$out/.kvmfork-configure" 2>/dev/null
     || { tail -20 "$out.configure.log" >&2; die "configure failed; full log: $out.configure.log"; }
   printf '%s\n' "$want" > "$out/.kvmfork-configure"
 fi
-ninja -C "$out" "$@"
+ninja -C "$out" ${JOBS:+-j"$JOBS"} "$@"
 make -s -C "$out/pc-bios/optionrom" >/dev/null || die "option ROMs failed to build"
 
 # Run from the build directory, QEMU resolves its data and firmware paths

@@ -72,6 +72,8 @@ def render(cells, shift=0, cursor=(), broken=()):
     return img
 
 
+# Deliberately its own copy, not check-screendump's: an encoder that shared
+# the decoder's predictor would round-trip a wrong predictor unnoticed.
 def paeth(a, b, c):
     p = a + b - c
     pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
