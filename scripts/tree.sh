@@ -100,8 +100,10 @@ create() {
   done
   rm -f "$tmp.am.log"
   (cd "$ovl_root" && repo_overlay | while read -r f; do mkdir -p "$tmp/$(dirname "$f")"; cp -p "$f" "$tmp/$f"; done)
+  # Generated, not committed: "make export" refreshes it when the series
+  # changes, and a developer's "git commit -a" must not pick it up.
   series_version > "$tmp/.kvmfork-version"
-  G add -A -f .kvmfork-version
+  mkdir -p "$tmp/.git/info"; echo "/.kvmfork-version" >> "$tmp/.git/info/exclude"
   for d in "${ovl_dirs[@]}"; do if [ -e "$tmp/$d" ]; then G add -A -f "$d"; fi; done
   for f in $(gen_headers); do G add -f "$f"; done
   G commit -q --allow-empty -m "kvmfork: overlay files" -m "Our own files, copied from the repo by scripts/tree.sh; not a patch."
@@ -137,6 +139,13 @@ tree_dirty_upstream() { # uncommitted edits to upstream files
   G status --porcelain --untracked-files=no | cut -c4- | while read -r f; do is_overlay_path "$f" || echo "$f"; done
 }
 tree_overlay_files() { _tree_overlay_files | LC_ALL=C sort -u; }
+# Files in overlay directories that a .gitignore hides: never exported, so
+# say so instead of letting repo and tree silently disagree.
+# Build products are expected to be ignored; only source-like files count.
+tree_ignored_files() {
+  G ls-files -o -i --exclude-standard -- "${ovl_dirs[@]}" \
+    | grep -E '\.(c|h|S|inc|sh|py|rst|json|config|mak|txt)$|(^|/)(Makefile|Kconfig|meson\.build)$' || true
+}
 _tree_overlay_files() { # overlay files present in the tree's work tree
   local t; t=$(mktemp)
   G ls-tree -r --name-only upstream -- "${ovl_dirs[@]}" | LC_ALL=C sort > "$t"
@@ -152,6 +161,8 @@ export_tree() {
   local dirty; dirty=$(tree_dirty_upstream)
   [ -z "$dirty" ] || die "uncommitted edits to upstream files in $src: $(echo $dirty); commit them (a new patch: git commit; a fix to patch X: git commit --fixup=X && git rebase -i --autosquash upstream), then export again"
   local tmp; tmp=$(mktemp -d -p "${TMPDIR:-/tmp}" kvmfork-tree.XXXXXX)
+  local ign; ign=$(tree_ignored_files)
+  [ -z "$ign" ] || echo "tree: warning: $name: ignored by git, not exported: $(echo $ign | cut -c1-300)" >&2
   gen_patches "$tmp/p"
   mkdir -p "$patchdir"
   rm -f "$patchdir"/*.patch
@@ -162,6 +173,8 @@ export_tree() {
   (cd "$ovl_root" && repo_overlay) > "$tmp/r"
   while read -r f; do mkdir -p "$ovl_root/$(dirname "$f")"; cp -p "$src/$f" "$ovl_root/$f"; done < "$tmp/t"
   LC_ALL=C comm -13 "$tmp/t" "$tmp/r" | while read -r f; do rm -f "$ovl_root/$f"; echo "tree: removed $f from the repo (gone from the tree)"; done
+  # The version names the series; a new or changed patch changes it.
+  series_version > "$src/.kvmfork-version"
   echo "$(inputs_hash)" > "$src/.git/kvmfork-inputs"
   tree_state > "$src/.git/kvmfork-head"
   echo "tree: exported $name: $(grep -c patch "$tmp/p/series" || true) patches, $(wc -l < "$tmp/t") overlay files"
@@ -182,10 +195,14 @@ status_report() {
   for p in $b; do
     [ -f "$patchdir/$p" ] && cmp -s "$patchdir/$p" "$tmp/p/$p" || { echo "$name: patch $p differs between repo and tree"; bad=1; }
   done
+  local ign; ign=$(tree_ignored_files)
+  [ -z "$ign" ] || { echo "$name: ignored by git in the tree, so never exported: $(echo $ign | cut -c1-300)"; bad=1; }
   tree_overlay_files > "$tmp/t"; (cd "$ovl_root" && repo_overlay) > "$tmp/r"
   LC_ALL=C comm -3 "$tmp/t" "$tmp/r" | sed "s/^\t/$name: only in repo: /; t; s/^/$name: only in tree (not exported): /"
   [ -z "$(LC_ALL=C comm -3 "$tmp/t" "$tmp/r")" ] || bad=1
   while read -r f; do cmp -s "$src/$f" "$ovl_root/$f" || { echo "$name: overlay file $f differs"; bad=1; }; done < <(LC_ALL=C comm -12 "$tmp/t" "$tmp/r")
+  [ "$(cat "$src/.kvmfork-version" 2>/dev/null)" = "$(series_version)" ] \
+    || { echo "$name: .kvmfork-version says '$(cat "$src/.kvmfork-version" 2>/dev/null)', the series is '$(series_version)'"; bad=1; }
   if [ $bad = 1 ]; then
     if [ $repo_changed = 1 ] && [ $tree_changed = 0 ]; then echo "$name: the tree is stale (repo changed since it was made): run 'make trees'"
     elif [ $repo_changed = 0 ]; then echo "$name: the tree has work not exported: run 'make export'"

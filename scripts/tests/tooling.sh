@@ -68,6 +68,7 @@ if [ -d "$B/src/qemu/.git" ]; then
   mkdir -p "$r/build/src"
   git clone -q --shared --no-checkout "$B/src/qemu" "$r/build/src/qemu" && git -C "$r/build/src/qemu" checkout -q "$(git -C "$B/src/qemu" rev-parse HEAD)"
   cp "$B/src/qemu/.git/kvmfork-inputs" "$B/src/qemu/.git/kvmfork-head" "$r/build/src/qemu/.git/"
+  cp "$B/src/qemu/.kvmfork-version" "$r/build/src/qemu/"   # generated, not committed in the tree
   st() { BUILD=$r/build "$r/scripts/tree.sh" status qemu 2>&1; }
   s=$(st); check "fresh tree: status agrees$(grep -q 'repo and tree agree' <<<"$s" || echo ": $s" | head -3 | tr '\n' ' ')" grep -q 'repo and tree agree' <<<"$s"
   t=$r/build/src/qemu
