@@ -23,6 +23,8 @@ groups=(
 "box-selftests  1500 quick,full  $box selftests"
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box ours"
+"box-ours-shadow 1200 quick,full $box --npt 0 ours"
+"box-stock-control 600 quick,full $T/box-stock-control.sh"
 "box-l2         1200 quick,full  $box l2"
 "box-l2-shadow  1500 quick,full  $box --npt 0 l2"
 "box-qtest      1800 quick,full  $box qtest"
