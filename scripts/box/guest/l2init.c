@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,6 +299,17 @@ static void verify(const uint64_t *mem, const uint64_t *hashes,
     }
 }
 
+/* CPUs this init may run on: the vCPUs the L2 kernel brought up. */
+static int online_cpus(void)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) {
+        return -1;
+    }
+    return CPU_COUNT(&set);
+}
+
 int main(void)
 {
     unsigned long mem_mb = DEFAULT_MEM_MB;
@@ -317,8 +329,8 @@ int main(void)
         fatal("uname", errno);
     }
 
-    say("KVMFORK-L2-READY release=%s mode=%s mem=%lu",
-        uts.release, mode, mem_mb);
+    say("KVMFORK-L2-READY release=%s mode=%s mem=%lu cpus=%d",
+        uts.release, mode, mem_mb, online_cpus());
     if (strcmp(mode, "screen") == 0) {
         say("KVMFORK-L2 hello from the L2 guest on kvmfork");
         say("ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789");

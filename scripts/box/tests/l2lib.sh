@@ -2,6 +2,7 @@
 # Starts our QEMU with -accel kvm on the box's KVM, an L2 guest running
 # scripts/box/guest/l2init.c, serial through FIFOs (guest output logged to
 # $OUT/NAME.serial.log, input sent with l2_send), QMP on a unix socket.
+# L2_QEMU (default: our $QEMU) is the L2 VMM, L2_SMP (default 1) its vCPUs.
 QMPC=$BOXBUILD/qmp
 L2TMP=/tmp/l2; mkdir -p $L2TMP
 L2PIDS=""
@@ -16,7 +17,7 @@ l2_start() {
 	: > $OUT/$name.serial.log
 	cat $L2TMP/$name.ser.out >> $OUT/$name.serial.log &
 	L2PIDS="$L2PIDS $!"
-	$QEMU -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config \
+	${L2_QEMU:-$QEMU} -accel kvm -cpu host -m 256 -smp ${L2_SMP:-1} -nodefaults -no-user-config \
 		-nic none -vga std -display none -no-reboot \
 		-kernel $KERNEL -initrd $BOXBUILD/l2.cpio.gz \
 		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 kvmfork.mode=$mode kvmfork.mem=$mem" \
