@@ -29,6 +29,7 @@ groups=(
 "box-l2-shadow  1500 quick,full  $box --npt 0 l2"
 "box-qtest      1800 quick,full  $box qtest"
 "box-qtest-full 3600 full        $box qtest-full"
+"box-l2-smp4    1500 full        $box --smp 4 l2"
 )
 want=" $* "
 mkdir -p "$B/check"

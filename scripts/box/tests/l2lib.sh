@@ -35,7 +35,7 @@ l2_wait() {
 	while [ $i -lt $(($3 * 5)) ]; do
 		grep -q "$2" $OUT/$1.serial.log && return 0
 		eval "p=\$L2PID_$1"
-		kill -0 $p 2>/dev/null || fatal "$1: QEMU exited while waiting for '$2' (see $1.qemu.log: $(tail -1 $OUT/$1.qemu.log))"
+		kill -0 $p 2>/dev/null || fatal "$1: QEMU exited while waiting for '$2' (last guest line: '$(tail -1 $OUT/$1.serial.log | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
 		sleep 0.2; i=$((i + 1))
 	done
 	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log)"
