@@ -2,7 +2,9 @@
 # scripts/tests/qtest.sh TEST [LIST]
 # Runs one of QEMU's qtests against our binary and prints its TAP.  With a
 # LIST (scripts/tests/TEST-LIST.list) only the test paths named there run;
-# lines "skip PATH REASON" print a skip with the reason instead.
+# lines "skip PATH REASON" print a skip with the reason instead, and
+# "skip-on-kvm_pvm PATH REASON" do so only when the host's /dev/kvm is the
+# kvm_pvm nested hypervisor (elsewhere the case runs).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD:-$top/build}
@@ -18,7 +20,13 @@ if [ -n "$list" ]; then
   lf=$top/scripts/tests/$t-$list.list
   [ -f "$lf" ] || { echo "not ok 1 - $t # no list $lf"; exit 1; }
   while read -r a b c; do
-    case "$a" in ""|\#*) continue ;; skip) skips+=("$b # SKIP $c") ;; *) args+=(-p "$a") ;; esac
+    case "$a" in
+    ""|\#*) continue ;;
+    skip) skips+=("$b # SKIP $c") ;;
+    skip-on-kvm_pvm) if [ -d "${KVMFORK_PVM_SYSFS:-/sys/module/kvm_pvm}" ]; then skips+=("$b # SKIP $c")
+      else args+=(-p "$b"); [ "$t" = migration-test ] && args+=(--full); fi ;;   # dirty_ring is registered only with --full
+    *) args+=(-p "$a") ;;
+    esac
   done < "$lf"
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
