@@ -72,6 +72,13 @@ if [ -d "$B/src/qemu/.git" ]; then
   st() { BUILD=$r/build "$r/scripts/tree.sh" status qemu 2>&1; }
   s=$(st); check "fresh tree: status agrees$(grep -q 'repo and tree agree' <<<"$s" || echo ": $s" | head -3 | tr '\n' ' ')" grep -q 'repo and tree agree' <<<"$s"
   t=$r/build/src/qemu
+  # A stale version file and a source file git hides are both reported.
+  cp "$t/.kvmfork-version" "$work/ver"; echo "kvmfork-0.0 series 0/stale" > "$t/.kvmfork-version"
+  s=$(st); check "stale .kvmfork-version: status names it" grep -q "kvmfork-version says 'kvmfork-0.0 series 0/stale'" <<<"$s"
+  cp "$work/ver" "$t/.kvmfork-version"
+  echo "accel/kvm/kvmfork-hidden.c" >> "$t/.git/info/exclude"; echo "/* hidden */" > "$t/accel/kvm/kvmfork-hidden.c"
+  s=$(st); check "a source file hidden by git ignore rules: status names it" grep -q "ignored by git in the tree, so never exported: accel/kvm/kvmfork-hidden.c" <<<"$s"
+  rm -f "$t/accel/kvm/kvmfork-hidden.c"
   echo "/* kvmfork tooling test */" >> "$t/accel/kvm/kvm-all.c"
   err=$(BUILD=$r/build "$r/scripts/tree.sh" export qemu 2>&1); rc=$?
   check "export refuses uncommitted upstream edits and changes nothing" \
