@@ -19,14 +19,13 @@ l2_qmp src '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":107
 l2_qmp src "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null || fatal "migrate failed to start"
 i=0 st=""
 while [ $i -lt 1500 ]; do
-	l2_qmp src '{"execute":"query-migrate"}' > $L2TMP/qm.json 2>/dev/null
-	st=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' $L2TMP/qm.json | head -1)
+	l2_qmp src '{"execute":"query-migrate"}' > $OUT/l2-migrate.query-migrate.json 2>/dev/null
+	st=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' $OUT/l2-migrate.query-migrate.json | head -1)
 	case "$st" in completed|failed|cancelled) break ;; esac
 	sleep 0.2; i=$((i + 1))
 done
-cp $L2TMP/qm.json $OUT/l2-migrate.query-migrate.json
-[ "$st" = completed ] || fatal "migration did not complete: status '$st' ($(cat $L2TMP/qm.json | cut -c1-300))"
-echo "migration completed: $(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline())["return"]; print("total-time=%sms downtime=%sms transferred=%sMiB dirty-sync-count=%s" % (r.get("total-time"), r.get("downtime"), r.get("ram",{}).get("transferred",0)//1048576, r.get("ram",{}).get("dirty-sync-count")))' $L2TMP/qm.json)"
+[ "$st" = completed ] || fatal "migration did not complete: status '$st' ($(cat $OUT/l2-migrate.query-migrate.json | cut -c1-300))"
+echo "migration completed: $(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline())["return"]; print("total-time=%sms downtime=%sms transferred=%sMiB dirty-sync-count=%s" % (r.get("total-time"), r.get("downtime"), r.get("ram",{}).get("transferred",0)//1048576, r.get("ram",{}).get("dirty-sync-count")))' $OUT/l2-migrate.query-migrate.json)"
 # The guest runs on the destination now: let it write a little more, then verify.
 l2_wait dst "KVMFORK-L2 progress" 60
 l2_send dst v
