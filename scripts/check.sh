@@ -20,6 +20,7 @@ groups=(
 "host-migration 1200 quick,full  $T/qtest.sh migration-test host"
 "box-smoke      300  quick,full  $box smoke"
 "box-smoke-shadow 300 quick,full $box --npt 0 smoke"
+"box-hang-control 400 quick,full $T/box-hang-control.sh"
 "box-selftests  1500 quick,full  $box selftests"
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box ours"
@@ -30,6 +31,7 @@ groups=(
 "box-qtest      1800 quick,full  $box qtest"
 "box-qtest-full 3600 full        $box qtest-full"
 "box-l2-smp4    1500 full        $box --smp 4 l2"
+"box-qtest-loaded 5400 full      $box --repeat 10 --load 2 qtest"
 )
 want=" $* "
 mkdir -p "$B/check"
