@@ -17,7 +17,7 @@ S := $(CURDIR)/scripts
 QEMU_TARGETS := qemu-system-x86_64 qemu-img tests/qtest/migration-test tests/qtest/display-vga-test
 
 .PHONY: all setup trees qemu kernel linux-headers export status check check-full \
-        box demo clean distclean help
+        box bench demo clean distclean help
 all: qemu kernel
 
 help:
@@ -31,6 +31,8 @@ help:
 	@echo "make check          all tests that fit CI (ends 'N passed, N failed, N skipped')"
 	@echo "make check-full     plus the long ones"
 	@echo "make box SUITE=name [BOXARGS='--npt 0']   one box suite; 'scripts/box/box --list'"
+	@echo "          BOXARGS='--repeat 20 --load 2' runs it 20 times beside 2 CPU hogs"
+	@echo "make bench [BENCH=name]  benchmarks: raw CSV + PNG + ratio table in build/bench/NAME/"
 
 setup:
 	@$(S)/setup-apt.sh
@@ -64,6 +66,9 @@ check-full: all
 
 box: all
 	@$(S)/box/box $(BOXARGS) $(SUITE)
+
+bench: all
+	@$(S)/bench/run.sh $(BENCH)
 
 demo: all
 	@$(S)/demo.sh

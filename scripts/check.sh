@@ -29,6 +29,7 @@ groups=(
 "box-l2         1200 quick,full  $box l2"
 "box-l2-shadow  1500 quick,full  $box --npt 0 l2"
 "box-qtest      1800 quick,full  $box qtest"
+"bench-smoke    900  quick,full  $top/scripts/bench/run.sh --smoke --tap"
 "box-qtest-full 3600 full        $box qtest-full"
 "box-l2-smp4    1500 full        $box --smp 4 l2"
 "box-qtest-loaded 5400 full      $box --repeat 10 --load 2 qtest"

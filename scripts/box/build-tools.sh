@@ -4,17 +4,26 @@
 #   OUTDIR/qmp          minimal QMP client (tools/qmp.c)
 #   OUTDIR/l2init       PID 1 of the L2 guest (guest/l2init.c)
 #   OUTDIR/l2.cpio.gz   the L2 guest's initramfs: just /init = l2init
+#   OUTDIR/memslot-kbench  kernel-only memslot benchmark (scripts/bench/memslot),
+#                       against the kernel branch's own uAPI headers
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build-tools.sh OUTDIR}
 mkdir -p "$out"
-cc() { # out src
-  if [ ! -x "$1" ] || [ "$2" -nt "$1" ]; then
-    gcc -static -O2 -Wall -Wextra -Werror -o "$1.tmp" "$2" && mv "$1.tmp" "$1"
+cc() { # out src [dependency...] [-- gcc flags...]
+  local o=$1 src=$2 stale=0 flags=(); shift 2
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do [ "$1" -nt "$o" ] && stale=1; shift; done
+  [ $# -gt 0 ] && { shift; flags=("$@"); }
+  if [ ! -x "$o" ] || [ "$src" -nt "$o" ] || [ $stale = 1 ]; then
+    gcc -static -O2 -Wall -Wextra -Werror "${flags[@]}" -o "$o.tmp" "$src" && mv "$o.tmp" "$o"
   fi
 }
 cc "$out/qmp" "$here/tools/qmp.c"
 cc "$out/l2init" "$here/guest/l2init.c"
+khdr=${BUILD:-$here/../../build}/linux/usr/include
+[ -f "$khdr/linux/kvm.h" ] || { echo "build-tools: no $khdr/linux/kvm.h: run 'make kernel'" >&2; exit 1; }
+cc "$out/memslot-kbench" "$here/../bench/memslot/memslot-kbench.c" "$khdr/linux/kvm.h" -- \
+  -isystem "$khdr" -pthread
 if [ ! -f "$out/l2.cpio.gz" ] || [ "$out/l2init" -nt "$out/l2.cpio.gz" ]; then
   BUSYBOX=0 "$here/mkinitramfs.sh" "$out/l2.cpio.gz" "$out/l2init"
 fi

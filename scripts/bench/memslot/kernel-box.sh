@@ -1,0 +1,25 @@
+#!/bin/sh
+# kernel-box.sh -- inside the box (suite bench-memslot): runs memslot-kbench
+# for each vCPU count and writes $OUT/memslot-kernel.csv (one row per
+# transaction).  BENCH_SIZE=smoke (make check: one small point) or full.
+# vCPU counts: 0, 1, every box CPU ("all"), and twice that (overcommitted:
+# a trivial guest, unlike an L2 Linux, boots there; labelled as such).
+set -e
+bin=$BOXBUILD/memslot-kbench
+[ -x "$bin" ] || { echo "no $bin: scripts/bench/run.sh builds it"; exit 1; }
+ncpu=$(grep -c ^processor /proc/cpuinfo)
+case "${BENCH_SIZE:-full}" in
+smoke) counts="0 1"; k=4; mib=16 ;;
+full)  counts="0 1 $ncpu $((2 * ncpu))"; k=${BENCH_K:-40}; mib=${BENCH_MIB:-256} ;;
+*) echo "BENCH_SIZE must be smoke or full, not '$BENCH_SIZE'"; exit 1 ;;
+esac
+csv=$OUT/memslot-kernel.csv
+rm -f $csv
+for v in $counts; do
+	echo "memslot-kernel: $v vCPUs running, $k transactions, ${mib} MiB region"
+	$bin -v $v -k $k -s $mib -l legacy > $OUT/memslot-kernel.$v.csv
+	if [ -f $csv ]; then tail -n +2 $OUT/memslot-kernel.$v.csv >> $csv
+	else cp $OUT/memslot-kernel.$v.csv $csv; fi
+	rm -f $OUT/memslot-kernel.$v.csv
+done
+echo "memslot-kernel: $(($(wc -l < $csv) - 1)) samples in $csv (box CPUs: $ncpu)"

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * memslot-kbench - kernel-only memslot update benchmark (runs in the box).
+ *
+ * A VM whose vCPUs keep writing to every page of one data slot, while the
+ * main thread changes the memory topology the way QEMU does today: one
+ * KVM_SET_USER_MEMORY_REGION2 call at a time.  Two transactions alternate:
+ *
+ *   split:  delete slot 1 (the whole data region), create slot 1 (first
+ *           half) and slot 2 (second half) at the same GPA->HVA;
+ *   merge:  delete slot 1 and slot 2, create slot 1 (the whole region).
+ *
+ * For each transaction it records the wall time from the first ioctl's
+ * start to the last one's end, the slowest single ioctl, how many times a
+ * running vCPU found no slot where there was RAM (an MMIO exit inside the
+ * data region: the "hole" that makes upstream QEMU pause every vCPU), and
+ * the VM's remote TLB flushes and vCPU exits (KVM's debugfs counters).
+ * Between transactions it waits until every running vCPU has written the
+ * whole region again, so each change zaps a fully populated mapping.
+ *
+ * The guest is 32-bit protected mode without paging, set up by ioctl; each
+ * vCPU owns an interleaved set of the region's pages.
+ *
+ * Usage: memslot-kbench [-v VCPUS] [-k TRANSACTIONS] [-s MIB] [-w WARMUP]
+ *                       [-l LABEL]
+ * Prints one CSV row per transaction on stdout (header first), progress on
+ * stderr.  Exit 0 on success; 1 on a KVM error (message names the ioctl);
+ * 2 on bad arguments (message names the option).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_VCPUS	64
+#define CODE_GPA	0x0ULL
+#define CODE_SIZE	(1ULL << 20)
+#define CODE_START	0x1000
+#define COUNTER_BASE	0x8000		/* one u32 pass counter per vCPU */
+#define DATA_GPA	(256ULL << 20)
+#define PAGE		4096ULL
+
+static int kvm_fd, vm_fd;
+static int nr_vcpus = 1;
+static unsigned long long data_size = 64ULL << 20;
+static int transactions = 20, warmup = 2;
+static const char *label = "legacy";
+static uint8_t *code_mem, *data_mem;
+static volatile int stop_vcpus;
+static volatile unsigned long holes;	/* MMIO exits inside the data region */
+
+struct vcpu {
+	int fd, id;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+static struct vcpu vcpus[MAX_VCPUS];
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	fprintf(stderr, "memslot-kbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s\n", strerror(e));
+	exit(1);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "memslot-kbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: memslot-kbench [-v VCPUS 0..%d] [-k TRANSACTIONS >= 1] "
+		"[-s MIB >= 2, even] [-w WARMUP >= 0] [-l LABEL]\n", MAX_VCPUS);
+	exit(2);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void set_region(uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region2 r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &r))
+		die("KVM_SET_USER_MEMORY_REGION2 slot %u gpa 0x%llx size 0x%llx",
+		    slot, (unsigned long long)gpa, (unsigned long long)size);
+}
+
+/*
+ * Guest code, 32-bit, ebx = &counter, esi = first page, ecx = pages,
+ * ebp = stride between this vCPU's pages:
+ *   0: ff 03              inc dword [ebx]
+ *   2: 89 f7              mov edi, esi
+ *   4: 89 ca              mov edx, ecx
+ *   6: ff 07              inc dword [edi]
+ *   8: 01 ef              add edi, ebp
+ *  10: 4a                 dec edx
+ *  11: 75 f9              jnz 6
+ *  13: eb f1              jmp 0
+ */
+static const uint8_t guest_code[] = {
+	0xff, 0x03, 0x89, 0xf7, 0x89, 0xca, 0xff, 0x07,
+	0x01, 0xef, 0x4a, 0x75, 0xf9, 0xeb, 0xf1,
+};
+
+static void setup_vcpu(struct vcpu *v)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 8, .type = 11,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+	struct kvm_segment data = code;
+	long mmap_size;
+	uint64_t pages = data_size / PAGE;
+
+	data.selector = 16;
+	data.type = 3;
+	v->fd = ioctl(vm_fd, KVM_CREATE_VCPU, v->id);
+	if (v->fd < 0)
+		die("KVM_CREATE_VCPU %d", v->id);
+	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size <= 0)
+		die("KVM_GET_VCPU_MMAP_SIZE");
+	v->run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED)
+		die("mmap of vCPU %d's kvm_run", v->id);
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs))
+		die("KVM_GET_SREGS");
+	sregs.cs = code;
+	sregs.ds = sregs.es = sregs.ss = sregs.fs = sregs.gs = data;
+	sregs.cr0 = 0x11;	/* PE | ET, no paging */
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs))
+		die("KVM_SET_SREGS");
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 2;
+	regs.rip = CODE_START;
+	regs.rbx = COUNTER_BASE + 4 * v->id;
+	regs.rsi = DATA_GPA + v->id * PAGE;
+	regs.rbp = nr_vcpus * PAGE;
+	regs.rcx = (pages - v->id + nr_vcpus - 1) / nr_vcpus;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs))
+		die("KVM_SET_REGS");
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct kvm_run *run = v->run;
+
+	while (!stop_vcpus) {
+		if (ioctl(v->fd, KVM_RUN, 0) && errno != EINTR && errno != EAGAIN)
+			die("KVM_RUN vCPU %d", v->id);
+		switch (run->exit_reason) {
+		case KVM_EXIT_MMIO:
+			/* No slot where the data region is: a hole.  Reads as 0,
+			 * writes are dropped, as QEMU's unassigned memory would. */
+			if (run->mmio.phys_addr >= DATA_GPA &&
+			    run->mmio.phys_addr < DATA_GPA + data_size)
+				__atomic_fetch_add(&holes, 1, __ATOMIC_RELAXED);
+			else {
+				fprintf(stderr, "memslot-kbench: vCPU %d: MMIO at 0x%llx outside the data region\n",
+					v->id, (unsigned long long)run->mmio.phys_addr);
+				exit(1);
+			}
+			if (!run->mmio.is_write)
+				memset(run->mmio.data, 0, sizeof(run->mmio.data));
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		default:
+			fprintf(stderr, "memslot-kbench: vCPU %d: unexpected exit reason %u\n",
+				v->id, run->exit_reason);
+			exit(1);
+		}
+	}
+	return NULL;
+}
+
+static void sig_nop(int sig) { (void)sig; }
+
+/* VM-wide debugfs counter (sum over vCPUs for vCPU stats); -1 if missing. */
+static long long vm_stat(const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s", getpid(), vm_fd, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static uint32_t counter(int i)
+{
+	return __atomic_load_n((uint32_t *)(code_mem + COUNTER_BASE + 4 * i), __ATOMIC_ACQUIRE);
+}
+
+/* Wait until every vCPU finished a full pass over its pages since now. */
+static void wait_repopulated(void)
+{
+	uint32_t start[MAX_VCPUS];
+	double deadline = now_us() + 60e6;
+	int i;
+
+	for (i = 0; i < nr_vcpus; i++)
+		start[i] = counter(i);
+	for (i = 0; i < nr_vcpus; i++) {
+		/* +2: the pass in progress may have started before the change. */
+		while (counter(i) - start[i] < 2) {
+			if (now_us() > deadline) {
+				fprintf(stderr, "memslot-kbench: vCPU %d made no progress in 60 s\n", i);
+				exit(1);
+			}
+			usleep(100);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t half;
+	int c, i, t;
+	char *end;
+
+	while ((c = getopt(argc, argv, "v:k:s:w:l:h")) != -1) {
+		long v = 0;
+
+		if (c != 'l' && c != 'h') {
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end)
+				usage("-%c wants a whole number, not '%s'", c, optarg);
+		}
+		switch (c) {
+		case 'v':
+			if (v < 0 || v > MAX_VCPUS)
+				usage("-v %ld: vCPUs must be 0..%d", v, MAX_VCPUS);
+			nr_vcpus = v;
+			break;
+		case 'k':
+			if (v < 1)
+				usage("-k %ld: at least one transaction", v);
+			transactions = v;
+			break;
+		case 's':
+			if (v < 2 || v % 2 || v > 4096)
+				usage("-s %ld: region size in MiB must be even, 2..4096", v);
+			data_size = (unsigned long long)v << 20;
+			break;
+		case 'w':
+			if (v < 0)
+				usage("-w %ld: warm-up transactions must be >= 0", v);
+			warmup = v;
+			break;
+		case 'l':
+			if (!*optarg || strpbrk(optarg, ",\n\""))
+				usage("-l '%s': label must be non-empty, without commas or quotes", optarg);
+			label = optarg;
+			break;
+		default:
+			usage("unknown option");
+		}
+	}
+	if (optind != argc)
+		usage("unexpected argument '%s'", argv[optind]);
+
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0)
+		die("open /dev/kvm");
+	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (vm_fd < 0)
+		die("KVM_CREATE_VM");
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2) <= 0) {
+		errno = ENOTSUP;
+		die("KVM_CAP_USER_MEMORY2");
+	}
+	/* SVM wants a TSS region below 4 GiB set for real/protected mode. */
+	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL))
+		die("KVM_SET_TSS_ADDR");
+
+	code_mem = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	data_mem = mmap(NULL, data_size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (code_mem == MAP_FAILED || data_mem == MAP_FAILED)
+		die("mmap guest memory");
+	memcpy(code_mem + CODE_START, guest_code, sizeof(guest_code));
+	set_region(0, CODE_GPA, CODE_SIZE, code_mem);
+	set_region(1, DATA_GPA, data_size, data_mem);
+
+	signal(SIGUSR1, sig_nop);
+	for (i = 0; i < nr_vcpus; i++) {
+		vcpus[i].id = i;
+		setup_vcpu(&vcpus[i]);
+	}
+	for (i = 0; i < nr_vcpus; i++)
+		if (pthread_create(&vcpus[i].thread, NULL, vcpu_thread, &vcpus[i]))
+			die("pthread_create");
+	wait_repopulated();
+
+	printf("variant,vcpus,region_mib,op,iter,latency_us,max_ioctl_us,ioctls,holes,tlb_flushes,vcpu_exits\n");
+	half = data_size / 2;
+	for (t = 0; t < warmup + transactions; t++) {
+		bool split = !(t % 2);
+		long long f0 = vm_stat("remote_tlb_flush"), e0 = vm_stat("exits");
+		unsigned long h0 = holes;
+		double t0, t1, t2, t3, tend, maxio;
+
+		if (split) {
+			t0 = now_us();
+			set_region(1, DATA_GPA, 0, data_mem);
+			t1 = now_us();
+			set_region(1, DATA_GPA, half, data_mem);
+			t2 = now_us();
+			set_region(2, DATA_GPA + half, half, data_mem + half);
+			t3 = tend = now_us();
+		} else {
+			t0 = now_us();
+			set_region(1, DATA_GPA, 0, data_mem);
+			t1 = now_us();
+			set_region(2, DATA_GPA + half, 0, data_mem + half);
+			t2 = now_us();
+			set_region(1, DATA_GPA, data_size, data_mem);
+			t3 = tend = now_us();
+		}
+		maxio = t1 - t0;
+		if (t2 - t1 > maxio)
+			maxio = t2 - t1;
+		if (t3 - t2 > maxio)
+			maxio = t3 - t2;
+		/* Holes are only possible during the change, but a vCPU may
+		 * report one a little later: count until the region is whole
+		 * and repopulated again. */
+		wait_repopulated();
+		if (t >= warmup)
+			printf("%s,%d,%llu,%s,%d,%.1f,%.1f,3,%lu,%lld,%lld\n", label, nr_vcpus,
+			       data_size >> 20, split ? "split" : "merge", t - warmup,
+			       tend - t0, maxio, holes - h0,
+			       f0 < 0 ? -1 : vm_stat("remote_tlb_flush") - f0,
+			       e0 < 0 ? -1 : vm_stat("exits") - e0);
+		fflush(stdout);
+		if (isatty(2) || (t + 1) % 10 == 0 || t + 1 == warmup + transactions)
+			fprintf(stderr, "memslot-kbench: %d vCPUs: %d/%d transactions\n",
+				nr_vcpus, t + 1, warmup + transactions);
+	}
+
+	/* immediate_exit covers a vCPU between two KVM_RUNs, the signal one
+	 * inside KVM_RUN. */
+	stop_vcpus = 1;
+	for (i = 0; i < nr_vcpus; i++) {
+		__atomic_store_n(&vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(vcpus[i].thread, SIGUSR1);
+	}
+	for (i = 0; i < nr_vcpus; i++)
+		pthread_join(vcpus[i].thread, NULL);
+	return 0;
+}
