@@ -1,5 +1,6 @@
 #!/bin/sh
 # qtest.sh PATH -- one migration-test case inside the box, on its KVM only.
+# MIGRATION_TEST names another migration-test binary (reproducers).
 # Its output streams to this test's log as it is printed (a case killed at
 # its timeout keeps everything it said); a copy in /tmp serves the checks
 # below.  A case that migration-test itself skips (g_test_skip) is reported
@@ -13,7 +14,7 @@ out=/tmp/qtest.$$.out
 # --full registers every case (dirty_ring is not in the default set); -p
 # then picks the one asked for.  glib flushes each line it prints (checked:
 # a SIGKILLed run's redirected output keeps every line), so no stdbuf.
-{ $REPO/build/qemu/tests/qtest/migration-test --full --tap -k -p "$1" 2>&1; echo "$?" > $out.rc; } | tee $out
+{ ${MIGRATION_TEST:-$REPO/build/qemu/tests/qtest/migration-test} --full --tap -k -p "$1" 2>&1; echo "$?" > $out.rc; } | tee $out
 rc=$(cat $out.rc 2>/dev/null || echo 1)
 if [ "$rc" = 0 ] && grep -q '^ok .*# SKIP' $out && ! grep '^ok ' $out | grep -vq '# SKIP'; then
 	echo "KVMFORK-SKIP $(grep -m1 '^ok .*# SKIP' $out | sed 's/.*# SKIP *//')"
