@@ -10,7 +10,7 @@ bin=$BOXBUILD/memslot-kbench
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 case "${BENCH_SIZE:-full}" in
 smoke) counts="0 1"; k=4; mib=16 ;;
-full)  counts="0 1 $ncpu $((2 * ncpu))"; k=${BENCH_K:-40}; mib=${BENCH_MIB:-256} ;;
+full)  counts="0 1 $ncpu $((2 * ncpu))"; k=${BENCH_K:-20}; mib=${BENCH_MIB:-64} ;;
 *) echo "BENCH_SIZE must be smoke or full, not '$BENCH_SIZE'"; exit 1 ;;
 esac
 csv=$OUT/memslot-kernel.csv
