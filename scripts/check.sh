@@ -13,14 +13,14 @@ box=$top/scripts/box/box
 T=$top/scripts/tests
 # group        limit(s)  modes       command
 groups=(
-"tooling        600  quick,full  $T/tooling.sh"
-"qemu-version   60   quick,full  $T/qemu-version.sh"
+"tooling        1200 quick,full  $T/tooling.sh"
+"qemu-version   300  quick,full  $T/qemu-version.sh"
 "box-checkers   120  quick,full  /usr/bin/python3 $top/scripts/box/test-check-screendump.py"
 "host-vga       300  quick,full  $T/qtest.sh display-vga-test"
 "host-migration 1200 quick,full  $T/qtest.sh migration-test host"
 "box-smoke      300  quick,full  $box smoke"
 "box-smoke-shadow 300 quick,full $box --npt 0 smoke"
-"box-hang-control 400 quick,full $T/box-hang-control.sh"
+"box-hang-control 1200 quick,full $T/box-hang-control.sh"
 "box-selftests  1500 quick,full  $box selftests"
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box ours"
