@@ -21,7 +21,12 @@ src=$BUILD/src/$name
 export GIT_AUTHOR_NAME="kvmfork tree" GIT_AUTHOR_EMAIL="kvmfork@localhost"
 export GIT_COMMITTER_NAME="kvmfork tree" GIT_COMMITTER_EMAIL="kvmfork@localhost"
 export GIT_COMMITTER_DATE="2000-01-01T00:00:00Z" GIT_AUTHOR_DATE="2000-01-01T00:00:00Z"
-G() { git -C "$src" -c core.abbrev=12 -c core.autocrlf=false -c advice.detachedHead=false "$@"; }
+# gc.auto=0, maintenance.auto=false: a fresh tree is ~10k loose objects, and
+# git would otherwise start a detached "gc --auto" after commit or am that
+# still writes into .git while a failed creation removes the tree ("rm:
+# cannot remove .../.git: Directory not empty", the half-made tree left).
+G() { git -C "$src" -c core.abbrev=12 -c core.autocrlf=false -c advice.detachedHead=false \
+        -c gc.auto=0 -c maintenance.auto=false "$@"; }
 
 case "$name" in
 qemu)  patchdir=$top/patches  ovl_root=$top

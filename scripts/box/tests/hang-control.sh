@@ -12,6 +12,8 @@ $QEMU -accel kvm -cpu host -m 64 -nodefaults -no-user-config -display none -S \
 	-incoming tcp:127.0.0.1:4450 -qmp unix:$d/dst.qmp,server=on,wait=off > $OUT/hang-dst.log 2>&1 &
 $QEMU -accel kvm -cpu host -m 64 -nodefaults -no-user-config -display none -S \
 	-qmp unix:$d/src.qmp,server=on,wait=off > $OUT/hang-src.log 2>&1 &
+# The destination listens once its QMP answers (a loaded box starts it slowly).
+$QMPC $d/dst.qmp --timeout 60 '{"execute":"query-status"}' > /dev/null || { echo "FAIL: the destination QEMU never answered"; exit 1; }
 $QMPC $d/src.qmp --timeout 60 \
 	'{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"pause-before-switchover","state":true}]}}' \
 	'{"execute":"migrate","arguments":{"uri":"tcp:127.0.0.1:4450"}}' || { echo "FAIL: could not start the migration"; exit 1; }
