@@ -20,7 +20,7 @@ l2_start() {
 	${L2_QEMU:-$QEMU} -accel kvm -cpu host -m 256 -smp ${L2_SMP:-1} -nodefaults -no-user-config \
 		-nic none -vga std -display none -no-reboot \
 		-kernel $KERNEL -initrd $BOXBUILD/l2.cpio.gz \
-		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 kvmfork.mode=$mode kvmfork.mem=$mem" \
+		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 no_timer_check kvmfork.mode=$mode kvmfork.mem=$mem" \
 		-serial pipe:$L2TMP/$name.ser \
 		-qmp unix:$L2TMP/$name.qmp,server=on,wait=off \
 		"$@" > $OUT/$name.qemu.log 2>&1 &
