@@ -4,6 +4,8 @@
 #   OUTDIR/qmp          minimal QMP client (tools/qmp.c)
 #   OUTDIR/l2init       PID 1 of the L2 guest (guest/l2init.c)
 #   OUTDIR/l2.cpio.gz   the L2 guest's initramfs: just /init = l2init
+#   OUTDIR/NAME, OUTDIR/NAME.cpio.gz   every other guest/NAME.c: another L2
+#                       guest program (benchmarks), booted with L2_INITRD
 #   OUTDIR/memslot-kbench  kernel-only memslot benchmark (scripts/bench/memslot),
 #                       against the kernel branch's own uAPI headers
 set -euo pipefail
@@ -19,11 +21,17 @@ cc() { # out src [dependency...] [-- gcc flags...]
   fi
 }
 cc "$out/qmp" "$here/tools/qmp.c"
-cc "$out/l2init" "$here/guest/l2init.c"
+for g in "$here"/guest/*.c; do
+  cc "$out/$(basename "$g" .c)" "$g" "$here/guest/guest-lib.h"
+done
 khdr=${BUILD:-$here/../../build}/linux/usr/include
 [ -f "$khdr/linux/kvm.h" ] || { echo "build-tools: no $khdr/linux/kvm.h: run 'make kernel'" >&2; exit 1; }
 cc "$out/memslot-kbench" "$here/../bench/memslot/memslot-kbench.c" "$khdr/linux/kvm.h" -- \
   -isystem "$khdr" -pthread
-if [ ! -f "$out/l2.cpio.gz" ] || [ "$out/l2init" -nt "$out/l2.cpio.gz" ]; then
-  BUSYBOX=0 "$here/mkinitramfs.sh" "$out/l2.cpio.gz" "$out/l2init"
-fi
+for g in "$here"/guest/*.c; do
+  n=$(basename "$g" .c) img=$out/$(basename "$g" .c).cpio.gz
+  [ "$n" = l2init ] && img=$out/l2.cpio.gz
+  if [ ! -f "$img" ] || [ "$out/$n" -nt "$img" ]; then
+    BUSYBOX=0 "$here/mkinitramfs.sh" "$img" "$out/$n"
+  fi
+done

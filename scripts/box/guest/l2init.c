@@ -19,7 +19,7 @@
  * proof that a test reading "intact" could have read otherwise.  Other
  * bytes are ignored.
  *
- * Build: gcc -static -O2 -Wall -Wextra -o l2init l2init.c
+ * Build: gcc -static -O2 -Wall -Wextra -o l2init l2init.c (with guest-lib.h)
  *
  * PID 1 must never exit (the kernel would panic), so every fatal error is
  * reported as "KVMFORK-L2-ERROR <what>: <strerror>" followed by a reboot,
@@ -27,23 +27,7 @@
  */
 
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/reboot.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
-#include <termios.h>
-#include <time.h>
-#include <unistd.h>
+#include "guest-lib.h"
 
 #define PAGE_BYTES      4096
 #define PAGE_WORDS      (PAGE_BYTES / sizeof(uint64_t))
@@ -51,183 +35,23 @@
 #define MAX_MEM_MB      65536
 #define POLL_EVERY      256         /* writes between input/clock checks */
 #define PROGRESS_NS     2000000000LL
-#define SERIAL_WAIT_MS  2000        /* give up on a stuck serial line */
 
-static int fd_vga = -1;
-static int fd_serial = -1;
-
-/* Write all of buf to fd, waiting (bounded) while a non-blocking fd is full. */
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n > 0) {
-            buf += n;
-            len -= n;
-        } else if (n < 0 && errno == EAGAIN) {
-            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-            /* Nobody draining the line must not wedge the writer forever. */
-            if (poll(&pfd, 1, SERIAL_WAIT_MS) <= 0) {
-                return;
-            }
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            return;
-        }
-    }
-}
-
-/* Print one line to both consoles (or stderr before /dev is usable). */
-static void say(const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    int len;
-
-    va_start(ap, fmt);
-    len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-    va_end(ap);
-    if (len < 0) {
-        return;
-    }
-    if ((size_t)len > sizeof(line) - 2) {
-        len = sizeof(line) - 2;
-    }
-    line[len++] = '\n';
-
-    if (fd_vga < 0 && fd_serial < 0) {
-        /* Only useful if the kernel managed to open /dev/console for us. */
-        write_all(STDERR_FILENO, line, len);
-        return;
-    }
-    if (fd_vga >= 0) {
-        write_all(fd_vga, line, len);
-    }
-    if (fd_serial >= 0) {
-        write_all(fd_serial, line, len);
-    }
-}
-
-static void power_off(void)
-{
-    sync();
-    reboot(RB_AUTOBOOT);
-    /* reboot() only returns on failure; PID 1 still must not exit. */
-    for (;;) {
-        pause();
-    }
-}
-
-static void fatal(const char *what, int err)
-{
-    say("KVMFORK-L2-ERROR %s: %s", what, strerror(err));
-    power_off();
-}
-
-static void mount_fs(const char *dir, const char *type)
-{
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        fatal(dir, errno);
-    }
-    /* EBUSY: already mounted (e.g. devtmpfs automount), which is fine. */
-    if (mount(type, dir, type, 0, NULL) < 0 && errno != EBUSY) {
-        fatal(type, errno);
-    }
-}
-
-/*
- * The serial line starts in canonical mode with echo, which would hold our
- * command bytes until a newline and bounce them back into the output the
- * test parses.  Make input raw but keep output processing (ONLCR), so "\n"
- * still reaches the host as "\r\n".
- */
-static void serial_raw(int fd)
-{
-    struct termios t;
-
-    if (tcgetattr(fd, &t) < 0) {
-        fatal("tcgetattr /dev/ttyS0", errno);
-    }
-    t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
-                   ICRNL | IXON | IXOFF);
-    t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
-    t.c_cc[VMIN] = 0;
-    t.c_cc[VTIME] = 0;
-    if (tcsetattr(fd, TCSANOW, &t) < 0) {
-        fatal("tcsetattr /dev/ttyS0", errno);
-    }
-}
-
-static void open_consoles(void)
-{
-    int err;
-
-    /* VGA first, so a serial failure is still reported on the screen. */
-    fd_vga = open("/dev/tty0", O_WRONLY | O_NOCTTY);
-    err = errno;
-    fd_serial = open("/dev/ttyS0", O_RDWR | O_NONBLOCK | O_NOCTTY);
-    if (fd_serial < 0) {
-        /* Without the serial line the guest cannot be driven at all. */
-        fatal("open /dev/ttyS0", errno);
-    }
-    serial_raw(fd_serial);
-    if (fd_vga < 0) {
-        /* Still usable for migration tests; the screen test will notice. */
-        say("KVMFORK-L2-WARN open /dev/tty0: %s", strerror(err));
-    }
-}
-
-/* Parse kvmfork.mem= and kvmfork.mode= out of /proc/cmdline. */
+/* kvmfork.mem= and kvmfork.mode= from the kernel command line. */
 static void parse_cmdline(unsigned long *mem_mb, const char **mode)
 {
-    static char buf[4096];
-    static char bad_mem[64];
-    char *tok, *save;
-    ssize_t n;
-    int fd;
+    const char *m;
 
-    fd = open("/proc/cmdline", O_RDONLY);
-    if (fd < 0) {
-        fatal("open /proc/cmdline", errno);
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n < 0) {
-        fatal("read /proc/cmdline", errno);
-    }
-    close(fd);
-    buf[n] = '\0';
+    *mem_mb = guest_arg_ulong("mem", DEFAULT_MEM_MB, 1, MAX_MEM_MB);
+    m = guest_arg("mode");
+    if (m) {
+        static char buf[16];
 
-    for (tok = strtok_r(buf, " \t\n", &save); tok;
-         tok = strtok_r(NULL, " \t\n", &save)) {
-        if (strncmp(tok, "kvmfork.mem=", 12) == 0) {
-            const char *val = tok + 12;
-            char *end;
-
-            errno = 0;
-            *mem_mb = strtoul(val, &end, 10);
-            if (errno || end == val || *end || *mem_mb == 0 ||
-                *mem_mb > MAX_MEM_MB) {
-                snprintf(bad_mem, sizeof(bad_mem), "kvmfork.mem=%.40s", val);
-                fatal(bad_mem, EINVAL);
-            }
-        } else if (strncmp(tok, "kvmfork.mode=", 13) == 0) {
-            *mode = tok + 13;
-            if (strcmp(*mode, "screen") && strcmp(*mode, "migrate")) {
-                fatal("kvmfork.mode must be screen or migrate", EINVAL);
-            }
+        if (strcmp(m, "screen") && strcmp(m, "migrate")) {
+            fatal("kvmfork.mode must be screen or migrate", EINVAL);
         }
+        snprintf(buf, sizeof(buf), "%s", m);
+        *mode = buf;
     }
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static uint64_t xorshift64(uint64_t *s)
@@ -321,9 +145,7 @@ int main(void)
     int64_t next_progress;
     size_t npages, i;
 
-    mount_fs("/proc", "proc");
-    mount_fs("/dev", "devtmpfs");
-    open_consoles();
+    guest_init();
     parse_cmdline(&mem_mb, &mode);
     if (uname(&uts) < 0) {
         fatal("uname", errno);

@@ -2,7 +2,10 @@
 # Starts our QEMU with -accel kvm on the box's KVM, an L2 guest running
 # scripts/box/guest/l2init.c, serial through FIFOs (guest output logged to
 # $OUT/NAME.serial.log, input sent with l2_send), QMP on a unix socket.
-# L2_QEMU (default: our $QEMU) is the L2 VMM, L2_SMP (default 1) its vCPUs.
+# L2_QEMU (default: our $QEMU) is the L2 VMM, L2_SMP (default 1) its vCPUs,
+# L2_RAM (default 256) its memory in MiB, L2_ACCEL (default kvm) its -accel
+# value (e.g. kvm,dirty-ring-size=4096), L2_INITRD (default l2init's) the
+# guest program's initramfs, L2_APPEND more kernel command-line words.
 QMPC=$BOXBUILD/qmp
 L2TMP=/tmp/l2; mkdir -p $L2TMP
 L2PIDS=""
@@ -17,10 +20,10 @@ l2_start() {
 	: > $OUT/$name.serial.log
 	cat $L2TMP/$name.ser.out >> $OUT/$name.serial.log &
 	L2PIDS="$L2PIDS $!"
-	${L2_QEMU:-$QEMU} -accel kvm -cpu host -m 256 -smp ${L2_SMP:-1} -nodefaults -no-user-config \
+	${L2_QEMU:-$QEMU} -accel ${L2_ACCEL:-kvm} -cpu host -m ${L2_RAM:-256} -smp ${L2_SMP:-1} -nodefaults -no-user-config \
 		-nic none -vga std -display none -no-reboot \
-		-kernel $KERNEL -initrd $BOXBUILD/l2.cpio.gz \
-		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 no_timer_check kvmfork.mode=$mode kvmfork.mem=$mem" \
+		-kernel $KERNEL -initrd ${L2_INITRD:-$BOXBUILD/l2.cpio.gz} \
+		-append "console=tty0 console=ttyS0 no-scroll panic=-1 loglevel=4 no_timer_check kvmfork.mode=$mode kvmfork.mem=$mem ${L2_APPEND:-}" \
 		-serial pipe:$L2TMP/$name.ser \
 		-qmp unix:$L2TMP/$name.qmp,server=on,wait=off \
 		"$@" > $OUT/$name.qemu.log 2>&1 &
