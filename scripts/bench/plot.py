@@ -70,6 +70,11 @@ def load(path):
     return comments, rows
 
 
+def fmt(v):
+    """A median for the table: one decimal, or three digits below 10."""
+    return f"{v:.1f}" if abs(v) >= 10 or v == 0 else f"{v:.3g}"
+
+
 def xkey(v):
     n = num(v)
     return (0, n, "") if n is not None else (1, 0, v)
@@ -171,7 +176,7 @@ def main():
                 n = len(cell.get(y0, []))
                 row = ([fac] if a.facet else []) + [ser, x, str(n)]
                 for col, _ in ys:
-                    row.append(f"{statistics.median(cell[col]):.1f}" if cell.get(col) else "-")
+                    row.append(fmt(statistics.median(cell[col])) if cell.get(col) else "-")
                 ratio = "-"
                 base = None
                 if a.ratio_x is not None:
