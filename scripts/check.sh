@@ -21,6 +21,7 @@ groups=(
 "box-smoke      300  quick,full  $box smoke"
 "box-smoke-shadow 300 quick,full $box --npt 0 smoke"
 "box-hang-control 1200 quick,full $T/box-hang-control.sh"
+"box-triple-control 300 quick,full $T/box-triple-control.sh"
 "box-selftests  1500 quick,full  $box selftests"
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box ours"
