@@ -66,10 +66,26 @@ for v in $vcpus; do
 		continue
 	fi
 	echo "memslot-qemu: $v L2 vCPUs, $toggles PAM toggles every ${period} us"
-	L2_SMP=$v L2_INITRD=$img \
-	L2_APPEND="kvmfork.toggles=$toggles kvmfork.period_us=$period kvmfork.window_ms=$window" \
-		l2_start $n pam 32 -machine pc -trace kvm_region_commit -D $OUT/$n.trace
-	l2_wait $n "KVMFORK-PAM-READY" 300
+	# An L2 boot that dies at once (QEMU gone within seconds, nothing on
+	# the serial line; seen once in a fresh-clone make check, 2026-12-02,
+	# not reproduced) is retried once, and said so in the points CSV:
+	# this measures commits, the l2 suite tests boots.
+	for try in 1 2; do
+		L2_SMP=$v L2_INITRD=$img \
+		L2_APPEND="kvmfork.toggles=$toggles kvmfork.period_us=$period kvmfork.window_ms=$window" \
+			l2_start $n pam 32 -machine pc -trace kvm_region_commit -D $OUT/$n.trace
+		i=0
+		while ! grep -q KVMFORK-PAM-READY $OUT/$n.serial.log && [ $i -lt 1500 ]; do
+			eval "p=\$L2PID_$n"
+			kill -0 $p 2>/dev/null || break
+			sleep 0.2; i=$((i + 1))
+		done
+		grep -q KVMFORK-PAM-READY $OUT/$n.serial.log && break
+		[ $try = 2 ] && l2_wait $n "KVMFORK-PAM-READY" 1
+		for f in serial.log qemu.log trace; do mv $OUT/$n.$f $OUT/$n.try1.$f 2>/dev/null; done
+		l2_stop_all
+		echo "# retried: $v L2 vCPUs: the first L2 boot ended before its READY line (logs: $n.try1.*)" | tee -a $points
+	done
 	grep KVMFORK-PAM-READY $OUT/$n.serial.log | tr -d '\r'
 	# Warm up (first faults on every page), then a window without toggling.
 	sleep 2
