@@ -68,17 +68,6 @@ static struct writer writers[MAX_CPUS];
 static int nr_writers;
 static int64_t t_start;
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-        fatal("sched_setaffinity", errno);
-    }
-}
-
 static void sleep_ns(int64_t ns)
 {
     struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };

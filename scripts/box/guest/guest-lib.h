@@ -231,6 +231,18 @@ static __attribute__((unused)) unsigned long guest_arg_ulong(const char *name, u
     return v;
 }
 
+/* Run the calling thread on that CPU only (per-vCPU writers). */
+static __attribute__((unused)) void pin_to(int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+        fatal("sched_setaffinity", errno);
+    }
+}
+
 /* Mount /proc, /sys and /dev and open both consoles: every guest starts so. */
 static void guest_init(void)
 {

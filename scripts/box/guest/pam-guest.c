@@ -54,17 +54,6 @@ struct writer {
 static struct writer writers[MAX_CPUS];
 static int nr_writers;
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-        fatal("sched_setaffinity", errno);
-    }
-}
-
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;

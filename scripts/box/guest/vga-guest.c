@@ -85,17 +85,6 @@ static int nr_writers;
 static volatile uint8_t *mmio;
 static volatile uint32_t *fb;
 
-static void pin_to(int cpu)
-{
-    cpu_set_t set;
-
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-        fatal("sched_setaffinity", errno);
-    }
-}
-
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
