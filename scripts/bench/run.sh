@@ -48,7 +48,9 @@ for n in "${names[@]}"; do
     if [ "$rc" = 0 ] && [ "$csvs" -gt 0 ] && [ "$pngs" -ge "$csvs" ] && [ "$rows" -gt "$csvs" ]; then
       echo "ok $k - bench $n ($size): ${secs}s, $csvs CSV, $pngs PNG in $out"
     else
-      echo "not ok $k - bench $n ($size): exit $rc, $csvs CSV ($rows lines), $pngs PNG (log: $out/run.log)"; bad=1
+      # The first failure the run printed (a box's "not ok", a FAIL line) says why.
+      why=$(grep -m1 -E 'not ok|FAIL|not measured|timed out' "$out/run.log" | sed 's/^ *//' | cut -c1-200)
+      echo "not ok $k - bench $n ($size): exit $rc, $csvs CSV ($rows lines), $pngs PNG (log: $out/run.log)${why:+: $why}"; bad=1
     fi
   else
     [ "$rc" = 0 ] || bad=1

@@ -52,10 +52,10 @@ EOF
 field() { grep "$2" $OUT/$1.serial.log | tail -1 | tr -d '\r' | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 # Wait until $1's serial log has $3 lines matching $2.
 wait_count() {
-	i=0
+	end=$(($(now_s) + $4))
 	while [ "$(grep -c "$2" $OUT/$1.serial.log)" -lt $3 ]; do
-		[ $i -lt $(($4 * 5)) ] || fatal "$1: no '$2' number $3 within $4 s"
-		sleep 0.2; i=$((i + 1))
+		[ $(now_s) -lt $end ] || fatal "$1: no '$2' number $3 within $4 s"
+		sleep 0.2
 	done
 }
 
@@ -74,11 +74,11 @@ for v in $vcpus; do
 		L2_SMP=$v L2_INITRD=$img \
 		L2_APPEND="kvmfork.toggles=$toggles kvmfork.period_us=$period kvmfork.window_ms=$window" \
 			l2_start $n pam 32 -machine pc -trace kvm_region_commit -D $OUT/$n.trace
-		i=0
-		while ! grep -q KVMFORK-PAM-READY $OUT/$n.serial.log && [ $i -lt 1500 ]; do
+		end=$(($(now_s) + 300))
+		while ! grep -q KVMFORK-PAM-READY $OUT/$n.serial.log && [ $(now_s) -lt $end ]; do
 			eval "p=\$L2PID_$n"
 			kill -0 $p 2>/dev/null || break
-			sleep 0.2; i=$((i + 1))
+			sleep 0.2
 		done
 		grep -q KVMFORK-PAM-READY $OUT/$n.serial.log && break
 		[ $try = 2 ] && l2_wait $n "KVMFORK-PAM-READY" 1

@@ -93,10 +93,10 @@ run_one() {
 	l2_start $d dirty $wss -incoming tcp:127.0.0.1:$port
 	l2_wait $s KVMFORK-DIRTY-READY 300
 	# Three reports: the guest's pace has settled before migration starts.
-	i=0
+	end=$(($(now_s) + 60))
 	while [ "$(grep -c 'KVMFORK-DIRTY t_ms' $OUT/$s.serial.log)" -lt 3 ]; do
-		[ $i -lt 300 ] || fatal "$s: fewer than 3 rate reports within 60 s of READY"
-		sleep 0.2; i=$((i + 1))
+		[ $(now_s) -lt $end ] || fatal "$s: fewer than 3 rate reports within 60 s of READY"
+		sleep 0.2
 	done
 	grep 'KVMFORK-DIRTY t_ms' $OUT/$s.serial.log | tail -1 | tr -d '\r' | sed 's/^/  before: /'
 	l2_qmp $s "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":$((bw * 1048576)),\"downtime-limit\":$downtime}}" \
@@ -106,12 +106,13 @@ run_one() {
 	l2_qmp $s "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" > $L2TMP/$s.migrate.json \
 		|| fatal "$s: migrate failed to start: $(cat $L2TMP/$s.migrate.json)"
 	qm=$OUT/$s.query-migrate.json
-	i=0 st=""
-	while [ $i -lt $((mtimeout * 5)) ]; do
+	st="" end=$(($(now_s) + mtimeout))
+	while :; do
 		l2_qmp $s '{"execute":"query-migrate"}' > $qm 2>/dev/null
 		st=$(status_of $qm)
 		case "$st" in completed|failed|cancelled) break ;; esac
-		sleep 0.2; i=$((i + 1))
+		[ $(now_s) -lt $end ] || break
+		sleep 0.2
 	done
 	ok=1
 	if [ "$st" != completed ]; then
@@ -155,10 +156,10 @@ run_one() {
 
 # l2_wait_report NAME SECS: a dirty-guest report on NAME's serial line.
 l2_wait_report() {
-	i=0
+	end=$(($(now_s) + $2))
 	while ! grep -q 'KVMFORK-DIRTY t_ms' $OUT/$1.serial.log; do
-		[ $i -lt $(($2 * 5)) ] || return 1
-		sleep 0.2; i=$((i + 1))
+		[ $(now_s) -lt $end ] || return 1
+		sleep 0.2
 	done
 	grep 'KVMFORK-DIRTY t_ms' $OUT/$1.serial.log | head -1 | tr -d '\r' | sed 's/^/  destination: /'
 }

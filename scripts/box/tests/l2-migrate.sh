@@ -17,12 +17,13 @@ l2_wait src "KVMFORK-L2 progress" 60
 l2_qmp src '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":10737418240,"downtime-limit":2000}}' >/dev/null \
 	|| fatal "migrate-set-parameters failed"
 l2_qmp src "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null || fatal "migrate failed to start"
-i=0 st=""
-while [ $i -lt 1500 ]; do
+st="" end=$(($(now_s) + 300))
+while :; do
 	l2_qmp src '{"execute":"query-migrate"}' > $OUT/l2-migrate.query-migrate.json 2>/dev/null
 	st=$(sed -n 's/.*"status": *"\([a-z-]*\)".*/\1/p' $OUT/l2-migrate.query-migrate.json | head -1)
 	case "$st" in completed|failed|cancelled) break ;; esac
-	sleep 0.2; i=$((i + 1))
+	[ $(now_s) -lt $end ] || break
+	sleep 0.2
 done
 [ "$st" = completed ] || fatal "migration did not complete: status '$st' ($(cat $OUT/l2-migrate.query-migrate.json | cut -c1-300))"
 echo "migration completed: $(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline())["return"]; print("total-time=%sms downtime=%sms transferred=%sMiB dirty-sync-count=%s" % (r.get("total-time"), r.get("downtime"), r.get("ram",{}).get("transferred",0)//1048576, r.get("ram",{}).get("dirty-sync-count")))' $OUT/l2-migrate.query-migrate.json)"
@@ -37,8 +38,8 @@ echo "destination console: $verdict"
 l2_send dst x
 l2_wait dst "spoiled page" 30
 l2_send dst v
-i=0
-while [ $(grep -c KVMFORK-VERDICT $OUT/dst.serial.log) -lt 2 ] && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+end=$(($(now_s) + 300))
+while [ $(grep -c KVMFORK-VERDICT $OUT/dst.serial.log) -lt 2 ] && [ $(now_s) -lt $end ]; do sleep 0.5; done
 control=$(grep KVMFORK-VERDICT $OUT/dst.serial.log | sed -n 2p | tr -d '\r')
 echo "negative control: $control"
 case "$control" in *"KVMFORK-VERDICT corrupt"*) ;; *) fatal "the verifier did not notice a spoiled page: '$control'" ;; esac

@@ -11,6 +11,10 @@ L2TMP=/tmp/l2; mkdir -p $L2TMP
 L2PIDS=""
 
 fatal() { echo "FAIL: $*"; l2_stop_all; exit 1; }
+# Seconds since the box booted.  Every wait below has a wall-clock deadline:
+# on a loaded machine a round of a poll loop takes far longer than its
+# sleep, and counting rounds once stretched a 300 s wait to ~800 s.
+now_s() { cut -d. -f1 /proc/uptime; }
 
 # l2_start NAME MODE MEM_MB [extra QEMU args...]
 l2_start() {
@@ -34,13 +38,14 @@ l2_start() {
 
 # l2_wait NAME PATTERN TIMEOUT -- wait for a line on NAME's serial console
 l2_wait() {
-	i=0
-	while [ $i -lt $(($3 * 5)) ]; do
+	end=$(($(now_s) + $3))
+	while [ $(now_s) -lt $end ]; do
 		grep -q "$2" $OUT/$1.serial.log && return 0
 		eval "p=\$L2PID_$1"
 		kill -0 $p 2>/dev/null || fatal "$1: QEMU exited while waiting for '$2' (last guest line: '$(tail -1 $OUT/$1.serial.log | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
-		sleep 0.2; i=$((i + 1))
+		sleep 0.2
 	done
+	grep -q "$2" $OUT/$1.serial.log && return 0
 	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log)"
 }
 
@@ -50,10 +55,10 @@ l2_qmp() { n=$1; shift; $QMPC $L2TMP/$n.qmp --timeout 60 "$@"; }
 # l2_wait_exit NAME TIMEOUT
 l2_wait_exit() {
 	eval "p=\$L2PID_$1"
-	i=0
+	end=$(($(now_s) + $2))
 	while kill -0 $p 2>/dev/null; do
-		[ $i -ge $(($2 * 5)) ] && return 1
-		sleep 0.2; i=$((i + 1))
+		[ $(now_s) -ge $end ] && return 1
+		sleep 0.2
 	done
 	return 0
 }
