@@ -46,6 +46,20 @@ struct kvm_userspace_memory_region2 {
 };
 
 /*
+ * for KVM_SET_MEMSLOT_CHANGESET: @entries points to @nent struct
+ * kvm_userspace_memory_region2, applied as one step; on error KVM writes
+ * the index of the entry it refused (or @nent) to @error_index.
+ */
+struct kvm_memslot_changeset {
+	__u32 nent;
+	__u32 flags;
+	__u64 entries;
+	__u32 error_index;
+	__u32 pad1;
+	__u64 pad2[3];
+};
+
+/*
  * The bit 0 ~ bit 15 of kvm_userspace_memory_region::flags are visible for
  * userspace, other bits are reserved for kvm internal use which are defined
  * in include/linux/kvm_host.h.
@@ -927,6 +941,8 @@ struct kvm_enable_cap {
 #define KVM_CAP_PRE_FAULT_MEMORY 236
 #define KVM_CAP_X86_APIC_BUS_CYCLES_NS 237
 #define KVM_CAP_X86_GUEST_MODE 238
+/* kvmfork: numbered away from upstream's sequence, which goes on from 238. */
+#define KVM_CAP_MEMSLOT_CHANGESET 0x4b460001
 
 struct kvm_irq_routing_irqchip {
 	__u32 irqchip;
@@ -1559,6 +1575,9 @@ struct kvm_create_guest_memfd {
 };
 
 #define KVM_PRE_FAULT_MEMORY	_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+
+/* kvmfork: available with KVM_CAP_MEMSLOT_CHANGESET */
+#define KVM_SET_MEMSLOT_CHANGESET _IOWR(KVMIO, 0xf0, struct kvm_memslot_changeset)
 
 struct kvm_pre_fault_memory {
 	__u64 gpa;
