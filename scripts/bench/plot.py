@@ -165,12 +165,21 @@ def main():
         head.append(f"{y0} / {y0}@{rs_col}={rs_val}")
     out = [head]
     for fac in facets:
-        base_ser = None
-        if rs_col:
-            cands = [s for s in data[fac]
-                     if any(r[rs_col] == rs_val and "/".join(r[c] for c in scols) == s for r in rows)]
-            base_ser = cands[0] if cands else None
         for ser in sorted(data[fac]):
+            # The base of a series: the one that differs from it only in
+            # rs_col, which is rs_val there (same op, same ring, ...).
+            base_ser = None
+            if rs_col:
+                if rs_col in scols:
+                    parts = ser.split("/")
+                    parts[scols.index(rs_col)] = rs_val
+                    base_ser = "/".join(parts)
+                else:
+                    cands = [s for s in data[fac]
+                             if any(r[rs_col] == rs_val and "/".join(r[c] for c in scols) == s for r in rows)]
+                    base_ser = cands[0] if cands else None
+                if base_ser not in data[fac]:
+                    base_ser = None
             for x in sorted(data[fac][ser], key=xkey):
                 cell = data[fac][ser][x]
                 n = len(cell.get(y0, []))

@@ -221,6 +221,16 @@ static int kvm_cs_validate(struct kvm *kvm, struct kvm_cs_op *ops, int n,
 		if (r)
 			goto out;
 		as_id = ops[i].as_id;
+		/*
+		 * One address space per changeset: each address space is
+		 * published by its own swap, which drops slots_arch_lock, and a
+		 * shadow root allocated in that window would miss the metadata
+		 * of another address space's slots already prepared.
+		 */
+		if (as_id != ops[0].as_id) {
+			r = -EINVAL;
+			goto out;
+		}
 		if (!touched[as_id]) {
 			touched[as_id] = bitmap_zalloc(KVM_MEM_SLOTS_NUM,
 						       GFP_KERNEL_ACCOUNT);
@@ -394,9 +404,14 @@ static void kvm_cs_flush(struct kvm *kvm, struct kvm_cs_op *ops, int n,
 {
 	int i, nr = 0;
 
+	/*
+	 * The INVALID copies, not the old slots: same range, but their arch
+	 * data is the current one if rmaps were allocated for a first shadow
+	 * root while slots_arch_lock was dropped.
+	 */
 	for (i = 0; i < n; i++)
 		if (ops[i].invalid)
-			slots[nr++] = ops[i].old;
+			slots[nr++] = ops[i].invalid;
 	if (nr)
 		kvm_arch_flush_shadow_memslots(kvm, slots, nr);
 	kvm_arch_guest_memory_reclaimed(kvm);
@@ -450,13 +465,13 @@ static void kvm_cs_commit(struct kvm *kvm, struct kvm_cs_op *ops, int n)
 {
 	int i;
 
-	/* Deletions first: the page count only goes down, then up. */
-	for (i = 0; i < n; i++) {
-		struct kvm_cs_op *op = &ops[i];
-
-		if (op->kind == KVM_CS_DELETE || op->kind == KVM_CS_REPLACE)
-			kvm_commit_memory_region(kvm, op->old, NULL, KVM_MR_DELETE);
-	}
+	/*
+	 * Creations first, deletions last: the page count (and with it the
+	 * x86 shadow-page limit) and the count of logging slots never dip
+	 * below both their old and new values on the way (the page total
+	 * cannot overflow an unsigned long on the way up: slots are at most
+	 * KVM_MEM_MAX_NR_PAGES each and their ids are bounded).
+	 */
 	for (i = 0; i < n; i++) {
 		struct kvm_cs_op *op = &ops[i];
 
@@ -475,6 +490,12 @@ static void kvm_cs_commit(struct kvm *kvm, struct kvm_cs_op *ops, int n)
 		default:
 			break;
 		}
+	}
+	for (i = 0; i < n; i++) {
+		struct kvm_cs_op *op = &ops[i];
+
+		if (op->kind == KVM_CS_DELETE || op->kind == KVM_CS_REPLACE)
+			kvm_commit_memory_region(kvm, op->old, NULL, KVM_MR_DELETE);
 		kfree(op->invalid);
 		op->invalid = NULL;
 	}

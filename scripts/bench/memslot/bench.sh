@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# memslot benchmark, two halves, both upstream's paths today:
+# memslot benchmark, two halves:
 #
 # kernel only (memslot-kbench.c in the box): one memory-topology change (a
 # split of the data slot in two, then the merge back) done upstream's way,
-# one KVM_SET_USER_MEMORY_REGION2 per slot, with 0, 1, all and twice all
-# box CPUs' worth of vCPUs writing to that memory.  Per transaction:
-# latency, slowest ioctl, holes seen by vCPUs (MMIO exits where there was
-# RAM), remote TLB flushes, vCPU exits.  On both MMUs (TDP and shadow) at
-# full size; TDP only for the smoke run.  Ratio: each vCPU count against no
-# vCPU running, same MMU, same run.
+# one KVM_SET_USER_MEMORY_REGION2 per slot (variant "legacy"), and as one
+# KVM_SET_MEMSLOT_CHANGESET (variant "changeset", the branch's), back to
+# back, with 0, 1, all and twice all box CPUs' worth of vCPUs writing to
+# that memory.  Per transaction: latency, slowest ioctl, holes seen by
+# vCPUs (MMIO exits where there was RAM; the changeset must have none),
+# remote TLB flushes, vCPU exits.  On both MMUs (TDP and shadow) at full
+# size; TDP only for the smoke run.  Ratio: changeset against legacy, same
+# vCPU count, same MMU, same run.
 #
 # QEMU (qemu-box.sh in the box): our QEMU on the branch's KVM, an L2 guest
 # whose vCPUs all write RAM while it toggles the i440fx PAM segment at
@@ -49,8 +51,8 @@ done
 if [ $first = 0 ]; then
   bench_plot "$csv" "$BENCH_OUT/memslot-kernel.png" --x vcpus --series variant,op --facet mmu \
     --y latency_us="transaction latency (us)" --y holes="holes seen by vCPUs" \
-    --y vcpu_exits="vCPU exits" --logy --ratio-x 0 \
-    --title "memslot, kernel only: split/merge of a slot, one ioctl per slot" || rc=1
+    --y vcpu_exits="vCPU exits" --y tlb_flushes="remote TLB flushes" --logy --ratio-series variant=legacy \
+    --title "memslot, kernel only: split/merge of a slot, one ioctl per slot (legacy) vs one changeset" || rc=1
 else rc=1; fi
 fi
 

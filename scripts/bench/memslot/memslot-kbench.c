@@ -10,6 +10,11 @@
  *           half) and slot 2 (second half) at the same GPA->HVA;
  *   merge:  delete slot 1 and slot 2, create slot 1 (the whole region).
  *
+ * With -m changeset (the kvmfork path) each transaction is instead one
+ * KVM_SET_MEMSLOT_CHANGESET call of two entries (split: slot 1 shrunk,
+ * slot 2 created; merge: slot 2 deleted, slot 1 grown), which must leave
+ * no hole at all.
+ *
  * For each transaction it records the wall time from the first ioctl's
  * start to the last one's end, the slowest single ioctl, how many times a
  * running vCPU found no slot where there was RAM (an MMIO exit inside the
@@ -21,8 +26,10 @@
  * The guest is 32-bit protected mode without paging, set up by ioctl; each
  * vCPU owns an interleaved set of the region's pages.
  *
- * Usage: memslot-kbench [-v VCPUS] [-k TRANSACTIONS] [-s MIB] [-w WARMUP]
- *                       [-l LABEL]
+ * Usage: memslot-kbench [-m single|changeset] [-v VCPUS] [-k TRANSACTIONS]
+ *                       [-s MIB] [-w WARMUP] [-l LABEL]
+ * The label (the CSV's variant column) defaults to "legacy" for single
+ * ioctls and "changeset" for the changeset.
  * Prints one CSV row per transaction on stdout (header first), progress on
  * stderr.  Exit 0 on success; 1 on a KVM error (message names the ioctl);
  * 2 on bad arguments (message names the option).
@@ -58,7 +65,8 @@ static int kvm_fd, vm_fd;
 static int nr_vcpus = 1;
 static unsigned long long data_size = 64ULL << 20;
 static int transactions = 20, warmup = 2;
-static const char *label = "legacy";
+static const char *label;
+static bool use_changeset;
 static uint8_t *code_mem, *data_mem;
 static volatile int stop_vcpus;
 static volatile unsigned long holes;	/* MMIO exits inside the data region */
@@ -103,6 +111,32 @@ static double now_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
+
+static struct kvm_userspace_memory_region2 region(uint32_t slot, uint64_t gpa,
+						  uint64_t size, void *hva)
+{
+	return (struct kvm_userspace_memory_region2) {
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+}
+
+#ifdef KVM_CAP_MEMSLOT_CHANGESET
+static void changeset(struct kvm_userspace_memory_region2 *e, uint32_t n)
+{
+	struct kvm_memslot_changeset cs = { .nent = n, .entries = (uintptr_t)e };
+
+	if (ioctl(vm_fd, KVM_SET_MEMSLOT_CHANGESET, &cs))
+		die("KVM_SET_MEMSLOT_CHANGESET of %u entries (error_index %u)", n, cs.error_index);
+}
+#else
+static void changeset(struct kvm_userspace_memory_region2 *e, uint32_t n)
+{
+	(void)e;
+	errno = ENOTSUP;
+	die("KVM_SET_MEMSLOT_CHANGESET of %u entries: built without the kvmfork uAPI", n);
+}
+#endif
 
 static void set_region(uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
 {
@@ -203,6 +237,13 @@ static void *vcpu_thread(void *arg)
 			break;
 		case KVM_EXIT_INTR:
 			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			fprintf(stderr, "memslot-kbench: vCPU %d: KVM internal error, suberror %u, %u data:",
+				v->id, run->internal.suberror, run->internal.ndata);
+			for (unsigned int k = 0; k < run->internal.ndata && k < 16; k++)
+				fprintf(stderr, " 0x%llx", (unsigned long long)run->internal.data[k]);
+			fprintf(stderr, "\n");
+			exit(1);
 		default:
 			fprintf(stderr, "memslot-kbench: vCPU %d: unexpected exit reason %u\n",
 				v->id, run->exit_reason);
@@ -269,16 +310,22 @@ int main(int argc, char **argv)
 	int c, i, t;
 	char *end;
 
-	while ((c = getopt(argc, argv, "v:k:s:w:l:h")) != -1) {
+	while ((c = getopt(argc, argv, "m:v:k:s:w:l:h")) != -1) {
 		long v = 0;
 
-		if (c != 'l' && c != 'h') {
+		if (c != 'l' && c != 'h' && c != 'm') {
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end)
 				usage("-%c wants a whole number, not '%s'", c, optarg);
 		}
 		switch (c) {
+		case 'm':
+			if (!strcmp(optarg, "changeset"))
+				use_changeset = true;
+			else if (strcmp(optarg, "single"))
+				usage("-m '%s': the mode is 'single' or 'changeset'", optarg);
+			break;
 		case 'v':
 			if (v < 0 || v > MAX_VCPUS)
 				usage("-v %ld: vCPUs must be 0..%d", v, MAX_VCPUS);
@@ -310,6 +357,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage("unexpected argument '%s'", argv[optind]);
+	if (!label)
+		label = use_changeset ? "changeset" : "legacy";
 
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0)
@@ -321,6 +370,12 @@ int main(int argc, char **argv)
 		errno = ENOTSUP;
 		die("KVM_CAP_USER_MEMORY2");
 	}
+#ifdef KVM_CAP_MEMSLOT_CHANGESET
+	if (use_changeset && ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMSLOT_CHANGESET) < 2) {
+		errno = ENOTSUP;
+		die("-m changeset: KVM_CAP_MEMSLOT_CHANGESET (this kernel is not the kvmfork branch)");
+	}
+#endif
 	/* SVM wants a TSS region below 4 GiB set for real/protected mode. */
 	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL))
 		die("KVM_SET_TSS_ADDR");
@@ -353,7 +408,20 @@ int main(int argc, char **argv)
 		unsigned long h0 = holes;
 		double t0, t1, t2, t3, tend, maxio;
 
-		if (split) {
+		if (use_changeset) {
+			struct kvm_userspace_memory_region2 e[2];
+
+			if (split) {
+				e[0] = region(1, DATA_GPA, half, data_mem);
+				e[1] = region(2, DATA_GPA + half, half, data_mem + half);
+			} else {
+				e[0] = region(2, DATA_GPA + half, 0, data_mem + half);
+				e[1] = region(1, DATA_GPA, data_size, data_mem);
+			}
+			t0 = now_us();
+			changeset(e, 2);
+			t1 = t2 = t3 = tend = now_us();
+		} else if (split) {
 			t0 = now_us();
 			set_region(1, DATA_GPA, 0, data_mem);
 			t1 = now_us();
@@ -380,9 +448,9 @@ int main(int argc, char **argv)
 		 * and repopulated again. */
 		wait_repopulated();
 		if (t >= warmup)
-			printf("%s,%d,%llu,%s,%d,%.1f,%.1f,3,%lu,%lld,%lld\n", label, nr_vcpus,
+			printf("%s,%d,%llu,%s,%d,%.1f,%.1f,%d,%lu,%lld,%lld\n", label, nr_vcpus,
 			       data_size >> 20, split ? "split" : "merge", t - warmup,
-			       tend - t0, maxio, holes - h0,
+			       tend - t0, maxio, use_changeset ? 1 : 3, holes - h0,
 			       f0 < 0 ? -1 : vm_stat("remote_tlb_flush") - f0,
 			       e0 < 0 ? -1 : vm_stat("exits") - e0);
 		fflush(stdout);

@@ -464,6 +464,9 @@ static void test_refusals(void)
 	REFUSE(EINVAL, 1, "address space out of range",
 	       ({ struct kvm_userspace_memory_region2 x = entry(22, 40, 4, 40, 0);
 		  x.slot |= 7u << 16; x; }));
+	REFUSE(EINVAL, 1, "entries in two address spaces",
+	       ({ struct kvm_userspace_memory_region2 x = entry(22, 40, 4, 40, 0);
+		  x.slot |= 1u << 16; x; }));
 	REFUSE(EINVAL, 1, "slot id beyond the user slots",
 	       ({ struct kvm_userspace_memory_region2 x = entry(22, 40, 4, 40, 0);
 		  x.slot = 0x7fff; x; }));
@@ -494,7 +497,7 @@ static void test_refusals(void)
 	check_layout(vm, vcpu, "move into a range freed by the same changeset");
 
 	kvm_vm_free(vm);
-	ksft_test_result_pass("refusals: 18 kinds, each changes nothing and names its entry\n");
+	ksft_test_result_pass("refusals: 19 kinds, each changes nothing and names its entry\n");
 }
 
 static void test_unwind(void)
