@@ -502,6 +502,18 @@ static void kvm_cs_commit(struct kvm *kvm, struct kvm_cs_op *ops, int n)
 }
 
 /*
+ * Publish the inactive set of @as_id.  The swap needs slots_arch_lock and
+ * drops it; *locked says whether the caller holds it, before and after.
+ */
+static void kvm_cs_swap(struct kvm *kvm, int as_id, bool *locked)
+{
+	if (!*locked)
+		mutex_lock(&kvm->slots_arch_lock);
+	kvm_swap_active_memslots(kvm, as_id);
+	*locked = false;
+}
+
+/*
  * Must be called with slots_lock held.  Returns 0 or a negative errno; on
  * error nothing has changed and *err is the index of the entry to blame
  * (n when no single entry is).
@@ -563,10 +575,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	for (as_id = 0; as_id < nr_as; as_id++) {
 		if (!inval[as_id])
 			continue;
-		if (!locked)
-			mutex_lock(&kvm->slots_arch_lock);
-		kvm_swap_active_memslots(kvm, as_id);	/* drops the lock */
-		locked = false;
+		kvm_cs_swap(kvm, as_id, &locked);
 		swapped = true;
 	}
 	if (swapped)
@@ -611,10 +620,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	for (as_id = 0; as_id < nr_as; as_id++) {
 		if (!used[as_id])
 			continue;
-		if (!locked)
-			mutex_lock(&kvm->slots_arch_lock);
-		kvm_swap_active_memslots(kvm, as_id);	/* drops the lock */
-		locked = false;
+		kvm_cs_swap(kvm, as_id, &locked);
 		for (i = 0; i < n; i++) {
 			struct kvm_cs_op *op = &ops[i];
 
@@ -647,10 +653,7 @@ out_revert:
 	for (as_id = 0; as_id < nr_as; as_id++) {
 		if (!inval[as_id])
 			continue;
-		if (!locked)
-			mutex_lock(&kvm->slots_arch_lock);
-		kvm_swap_active_memslots(kvm, as_id);	/* drops the lock */
-		locked = false;
+		kvm_cs_swap(kvm, as_id, &locked);
 		for (i = 0; i < n; i++)
 			if (ops[i].as_id == as_id && ops[i].invalid)
 				kvm_replace_memslot(kvm, ops[i].invalid, ops[i].old);
