@@ -100,13 +100,14 @@ for g in "${groups[@]}"; do
   summary+=("$(printf '%-18s %4ds  %3d passed %3d failed %3d skipped' "$name" "$secs" "$gp" "$gf" "$gs")")
   pass=$((pass+gp)) fail=$((fail+gf)) skip=$((skip+gs))
 done
-# The failures again, last: whoever reads only the end of the output (a CI
-# page) still sees which tests failed and where their logs are.
+echo "# --- summary (seconds are wall time)"
+printf '# %s\n' "${summary[@]}"
+# The failures again, after the table and just before the closing line:
+# whoever reads only the last lines of the output (a CI page shows about
+# twenty) still sees which tests failed and where their logs are.
 if [ ${#failures[@]} -gt 0 ]; then
   echo "# --- failures"
   printf '# %s\n' "${failures[@]}" | cut -c1-400
 fi
-echo "# --- summary (seconds are wall time)"
-printf '# %s\n' "${summary[@]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ] && [ "$pass" -gt 0 ]

@@ -9,8 +9,10 @@
  *
  *  1. every slot that goes away or changes its GPA->HVA translation is
  *     published as an INVALID copy of itself (a page fault on it retries,
- *     it never exits to userspace as MMIO), and the MMU drops the mappings
- *     of all of those slots in one pass;
+ *     it never exits to userspace as MMIO; the emulator and other accesses
+ *     through the slot's host address still use the old translation, see
+ *     KVM_MEMSLOT_CHANGESET), and the MMU drops the mappings of all of
+ *     those slots in one pass;
  *  2. the final layout is published.
  *
  * A vCPU therefore sees the old layout, then the old layout with some
@@ -412,8 +414,10 @@ static void kvm_cs_flush(struct kvm *kvm, struct kvm_cs_op *ops, int n,
 	for (i = 0; i < n; i++)
 		if (ops[i].invalid)
 			slots[nr++] = ops[i].invalid;
-	if (nr)
+	if (nr) {
 		kvm_arch_flush_shadow_memslots(kvm, slots, nr);
+		kvm->stat.generic.memslot_changeset_zaps++;
+	}
 	kvm_arch_guest_memory_reclaimed(kvm);
 }
 
@@ -510,6 +514,7 @@ static void kvm_cs_swap(struct kvm *kvm, int as_id, bool *locked)
 	if (!*locked)
 		mutex_lock(&kvm->slots_arch_lock);
 	kvm_swap_active_memslots(kvm, as_id);
+	kvm->stat.generic.memslot_changeset_swaps++;
 	*locked = false;
 }
 
@@ -527,6 +532,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	int nr_as = kvm_arch_nr_memslot_as_ids(kvm);
 	struct kvm_memory_slot **flush = NULL;
 	struct kvm_cs_op *ops;
+	u64 flushes = kvm->stat.generic.remote_tlb_flush_requests;
 	bool locked, swapped = false;
 	int as_id, i, r;
 
@@ -569,7 +575,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 		if (!op->invalid)
 			continue;
 		kvm_copy_memslot(op->invalid, op->old);
-		op->invalid->flags |= KVM_MEMSLOT_INVALID;
+		op->invalid->flags |= KVM_MEMSLOT_INVALID | KVM_MEMSLOT_CHANGESET;
 		kvm_replace_memslot(kvm, op->old, op->invalid);
 	}
 	for (as_id = 0; as_id < nr_as; as_id++) {
@@ -644,9 +650,11 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	 */
 	kvm_cs_carry_all_dirty(ops, n);
 	kvm_cs_commit(kvm, ops, n);
+	kvm->stat.generic.memslot_changesets++;
+	kvm->stat.generic.memslot_changeset_entries += n;
 	*err = n;
 	r = 0;
-	goto out_free_ops;
+	goto out_tlb_stat;
 
 out_revert:
 	/* Swap back: the inactive sets still hold the old layout untouched. */
@@ -662,7 +670,14 @@ out_revert:
 		mutex_unlock(&kvm->slots_arch_lock);
 out_free:
 	kvm_cs_free(kvm, ops, n);
-out_free_ops:
+out_tlb_stat:
+	/*
+	 * Every remote TLB flush requested while the changeset was applied,
+	 * its own (the batched zap, a dirty-logging change) and any a vCPU
+	 * asked for meanwhile; a refused changeset requests none.
+	 */
+	kvm->stat.generic.memslot_changeset_tlb_flushes +=
+		kvm->stat.generic.remote_tlb_flush_requests - flushes;
 	kvfree(flush);
 	kvfree(ops);
 	return r;

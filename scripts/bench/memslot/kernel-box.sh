@@ -21,9 +21,9 @@ for v in $counts; do
 	for m in ${BENCH_MODES:-single changeset}; do
 		echo "memslot-kernel: $v vCPUs running, $k transactions, ${mib} MiB region, -m $m"
 		# A run whose guest dies (KVM_EXIT_SHUTDOWN or an emulation
-		# failure of memslot-kbench's own guest, seen on the TDP MMU
-		# under nested TCG with the old kernel as well as the new, in
-		# both variants; issue 9's note) is run once more, and says so.
+		# failure of memslot-kbench's own guest: multi-threaded TCG
+		# under the TDP MMU, which bench.sh therefore avoids; see
+		# scripts/box/box --help) is run once more, and says so.
 		if ! $bin -m $m -v $v -k $k -s $mib > $OUT/memslot-kernel.$v.csv 2> $OUT/kbench.err; then
 			cat $OUT/kbench.err
 			echo "memslot-kernel: RETRIED $v vCPUs -m $m after: $(grep memslot-kbench: $OUT/kbench.err | tail -1)"

@@ -15,6 +15,10 @@
  *               pointer, E2BIG), each led by a valid entry; after each the
  *               layout, the dirty bitmap and the guest-visible contents are
  *               what they were, and error_index names the entry.
+ *  stats        the VM's binary stats count changesets, entries, swaps,
+ *               zap passes and TLB flushes exactly (one zap and at most one
+ *               flush per changeset, one swap when nothing goes away), and
+ *               a refused changeset counts nothing.
  *  unwind       a failure forced after the first swap (the kvm module
  *               parameter memslot_changeset_fail_entry, present with
  *               CONFIG_FAULT_INJECTION) leaves everything as it was.
@@ -22,7 +26,12 @@
  *               splitting and merging with changesets: no MMIO exit, every
  *               value intact.  A control does the same transitions as
  *               single KVM_SET_USER_MEMORY_REGION calls and must see holes,
- *               or the check above proves nothing.
+ *               or the check above proves nothing.  Twice more: with every
+ *               access done by KVM's emulator (the forced emulation
+ *               prefix; with its own control), and with the guest's page
+ *               table for the range inside the range, so that the walk of
+ *               the guest page tables (in software on the shadow MMU)
+ *               meets the changing slots too.
  *  dirty carry  dirty logging on, the guest writes pages while the host
  *               splits and merges the logging slot (stopped and running):
  *               the union of the dirty bitmaps of the final slots is
@@ -66,7 +75,10 @@ struct tslot {
 static struct tslot model[MAX_ID];
 
 /* Guest side. */
-enum { MODE_READ, MODE_WRITE, MODE_SPIN_RW, MODE_SPIN_DIRTY };
+enum { MODE_READ, MODE_WRITE, MODE_SPIN_RW, MODE_SPIN_DIRTY, MODE_SPIN_FEP, MODE_SPIN_PT };
+
+/* Page 63 of the window holds its page table in MODE_SPIN_PT. */
+#define PT_PAGE		63
 static volatile uint64_t guest_mode;
 static volatile uint64_t guest_stop;
 static uint64_t seen[WIN];
@@ -91,9 +103,28 @@ static void guest_code(uint64_t id)
 			for (i = 0; i < write_n; i++)
 				*(volatile uint64_t *)(TEST_GPA + write_list[i] * 4096 + 8) = i + 1;
 			break;
+		case MODE_SPIN_FEP:
+			/* As MODE_SPIN_RW, each access done by KVM's emulator. */
+			for (i = 0; i < 64; i++) {
+				uint64_t v;
+
+				pg = (volatile uint64_t *)(TEST_GPA + i * 4096);
+				asm volatile(KVM_FEP "mov (%1), %0" : "=r"(v) : "r"(pg) : "memory");
+				GUEST_ASSERT_EQ(v, TAG(i));
+				v = ++round;
+				asm volatile(KVM_FEP "mov %0, (%1)" : : "r"(v), "r"(&pg[1 + id]) : "memory");
+				GUEST_ASSERT_EQ(pg[1 + id], round);
+			}
+			passes[id]++;
+			if (guest_stop)
+				break;
+			continue;
 		case MODE_SPIN_RW:
+		case MODE_SPIN_PT:
 			/* Pages 0..63 are RAM in every layout of the run. */
 			for (i = 0; i < 64; i++) {
+				if (guest_mode == MODE_SPIN_PT && i == PT_PAGE)
+					continue;
 				pg = (volatile uint64_t *)(TEST_GPA + i * 4096);
 				GUEST_ASSERT_EQ(pg[0], TAG(i));
 				pg[1 + id] = ++round;
@@ -500,6 +531,94 @@ static void test_refusals(void)
 	ksft_test_result_pass("refusals: 19 kinds, each changes nothing and names its entry\n");
 }
 
+static const char *const cs_stats[] = {
+	"memslot_changesets", "memslot_changeset_entries", "memslot_changeset_swaps",
+	"memslot_changeset_zaps", "memslot_changeset_tlb_flushes",
+};
+
+#define NR_CS_STATS ARRAY_SIZE(cs_stats)
+
+static void read_cs_stats(struct kvm_vm *vm, uint64_t *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_CS_STATS; i++) {
+		v[i] = UINT64_MAX;
+		__vm_get_stat(vm, cs_stats[i], &v[i], 1);
+		TEST_ASSERT(v[i] != UINT64_MAX, "no VM stat %s", cs_stats[i]);
+	}
+}
+
+/* One changeset; the stats must have grown by exactly @want (flushes: at most). */
+static void stats_step(struct kvm_vm *vm, struct kvm_vcpu *vcpu, const char *what,
+		       struct kvm_userspace_memory_region2 *e, uint32_t n,
+		       bool refuse, const uint64_t *want, uint64_t *flushes)
+{
+	uint64_t before[NR_CS_STATS], after[NR_CS_STATS];
+	unsigned int i;
+
+	check_layout(vm, vcpu, what);	/* the window mapped: a zap has work */
+	read_cs_stats(vm, before);
+	if (refuse)
+		TEST_ASSERT(changeset(vm, e, n, NULL), "%s: accepted", what);
+	else
+		apply(vm, e, n);
+	read_cs_stats(vm, after);
+	for (i = 0; i < NR_CS_STATS; i++) {
+		uint64_t d = after[i] - before[i];
+
+		if (i == NR_CS_STATS - 1) {
+			TEST_ASSERT(d <= want[i], "%s: %s grew by %lu, want at most %lu",
+				    what, cs_stats[i], d, want[i]);
+			*flushes += d;
+		} else {
+			TEST_ASSERT(d == want[i], "%s: %s grew by %lu, want %lu",
+				    what, cs_stats[i], d, want[i]);
+		}
+	}
+}
+
+static void test_stats(void)
+{
+	struct kvm_userspace_memory_region2 e[2];
+	uint64_t flushes[2] = {};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int zap_all;
+
+	for (zap_all = 0; zap_all < 2; zap_all++) {
+		if (!zap_all && !(kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) &
+				  KVM_X86_QUIRK_SLOT_ZAP_ALL))
+			continue;
+		vm = setup_vm(&vcpu, zap_all);
+		/* Create only: one swap, nothing to zap. */
+		e[0] = entry(50, 0, 64, 0, 0);
+		stats_step(vm, vcpu, "stats: create", e, 1, false,
+			   (uint64_t[]){ 1, 1, 1, 0, 1 }, &flushes[zap_all]);
+		/* A split: the slot resized and a new one beside it. */
+		e[0] = entry(50, 0, 32, 0, 0);
+		e[1] = entry(51, 32, 32, 32, 0);
+		stats_step(vm, vcpu, "stats: split", e, 2, false,
+			   (uint64_t[]){ 1, 2, 2, 1, 1 }, &flushes[zap_all]);
+		/* A merge, and a move of the merged slot. */
+		e[0] = entry(51, 0, 0, 0, 0);
+		e[1] = entry(50, 0, 64, 0, 0);
+		stats_step(vm, vcpu, "stats: merge", e, 2, false,
+			   (uint64_t[]){ 1, 2, 2, 1, 1 }, &flushes[zap_all]);
+		e[0] = entry(50, 64, 64, 0, 0);
+		stats_step(vm, vcpu, "stats: move", e, 1, false,
+			   (uint64_t[]){ 1, 1, 2, 1, 1 }, &flushes[zap_all]);
+		/* Refused (the second entry overlaps the first): nothing. */
+		e[0] = entry(51, 0, 32, 0, 0);
+		e[1] = entry(52, 16, 32, 16, 0);
+		stats_step(vm, vcpu, "stats: refused", e, 2, true,
+			   (uint64_t[]){ 0, 0, 0, 0, 0 }, &flushes[zap_all]);
+		kvm_vm_free(vm);
+	}
+	ksft_test_result_pass("stats: changesets, entries, swaps (1 or 2), zaps (0 or 1) exact; TLB flushes over 4 changesets: %lu (quirk off), %lu (quirk on); refused changeset counts nothing\n",
+			      flushes[0], flushes[1]);
+}
+
 static void test_unwind(void)
 {
 	const char *param = "/sys/module/kvm/parameters/memslot_changeset_fail_entry";
@@ -629,8 +748,48 @@ static void layout(struct kvm_vm *vm, int which, bool single)
 	}
 }
 
-static unsigned int spin_changes(bool single, int iterations, unsigned int *done,
-				 uint64_t *progress)
+/*
+ * Move the page table that maps the window into the window: host page
+ * PT_PAGE, which is in a slot that every layout change replaces.
+ */
+static void window_page_table_in_window(struct kvm_vm *vm)
+{
+	int level = PG_LEVEL_2M;
+	uint64_t *pde = __vm_get_page_table_entry(vm, TEST_GPA, &level);
+
+	TEST_ASSERT(level == PG_LEVEL_2M && !(*pde & PTE_LARGE_MASK),
+		    "the window is not mapped by a 4K page table");
+	memcpy(host_mem + PT_PAGE * page_size, addr_gpa2hva(vm, PTE_GET_PA(*pde)), page_size);
+	*pde = (*pde & ~PHYSICAL_PAGE_MASK) | (TEST_GPA + PT_PAGE * page_size);
+}
+
+static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
+{
+	int fd = vcpu_get_stats_fd(vcpu);
+	struct kvm_stats_header h;
+	struct kvm_stats_desc *descs, *d;
+	uint64_t v = UINT64_MAX;
+	uint32_t i;
+
+	read_stats_header(fd, &h);
+	descs = read_stats_descriptors(fd, &h);
+	for (i = 0; i < h.num_desc; i++) {
+		d = get_stats_descriptor(descs, i, &h);
+		if (!strcmp(d->name, name)) {
+			read_stat_data(fd, &h, d, &v, 1);
+			break;
+		}
+	}
+	free(descs);
+	close(fd);
+	TEST_ASSERT(v != UINT64_MAX, "no vCPU stat %s", name);
+	return v;
+}
+
+static uint64_t retries;	/* memslot_changeset_retries of the last spin_changes() */
+
+static unsigned int spin_changes(bool single, uint64_t mode, int iterations,
+				 unsigned int *done, uint64_t *progress)
 {
 	struct kvm_vm *vm = vm_create_with_vcpus(NR_CVCPUS, guest_code, cvcpus);
 	pthread_t th[NR_CVCPUS];
@@ -641,7 +800,9 @@ static unsigned int spin_changes(bool single, int iterations, unsigned int *done
 	memset(model, 0, sizeof(model));
 	tag_host_memory();
 	layout(vm, 0, false);
-	set_mode(vm, MODE_SPIN_RW);
+	if (mode == MODE_SPIN_PT)
+		window_page_table_in_window(vm);
+	set_mode(vm, mode);
 	guest_stop = 0;
 	sync_global_to_guest(vm, guest_stop);
 	atomic_store(&holes, 0);
@@ -667,26 +828,67 @@ static unsigned int spin_changes(bool single, int iterations, unsigned int *done
 	for (i = 0; i < NR_CVCPUS; i++)
 		pthread_join(th[i], NULL);
 	*progress = p[0] + p[1];
+	retries = 0;
+	for (i = 0; i < NR_CVCPUS; i++)
+		retries += vcpu_stat(cvcpus[i], "memslot_changeset_retries");
 	kvm_vm_free(vm);
 	return atomic_load(&holes);
 }
 
-static void test_no_holes(int iterations)
+static void no_holes(const char *what, uint64_t mode, int iterations, bool control)
 {
 	unsigned int h, done;
 	uint64_t progress;
 
-	h = spin_changes(false, iterations, &done, &progress);
-	TEST_ASSERT(!h, "%u MMIO exits for RAM during %u changesets", h, done);
-	TEST_ASSERT(progress > 0, "the vCPUs made no progress during the changesets");
-	ksft_test_result_pass("no holes: %u changesets (split, merge, 3-way) under %d spinning vCPUs, 0 MMIO exits, %lu vCPU passes\n",
-			      done, NR_CVCPUS, progress);
+	h = spin_changes(false, mode, iterations, &done, &progress);
+	TEST_ASSERT(!h, "%s: %u MMIO exits for RAM during %u changesets", what, h, done);
+	TEST_ASSERT(progress > 0, "%s: the vCPUs made no progress during the changesets", what);
+	ksft_test_result_pass("no holes (%s): %u changesets (split, merge, 3-way) under %d spinning vCPUs, 0 MMIO exits, %lu vCPU passes, %lu page faults waited\n",
+			      what, done, NR_CVCPUS, progress, retries);
+	if (!control)
+		return;
+	h = spin_changes(true, mode, iterations, &done, &progress);
+	TEST_ASSERT(h > 0, "control (%s): %u layout changes as single ioctls and no hole seen: the check above cannot fail",
+		    what, done);
+	ksft_test_result_pass("control (%s): single KVM_SET_USER_MEMORY_REGION calls left holes (%u MMIO exits in %u changes)\n",
+			      what, h, done);
+}
 
-	h = spin_changes(true, iterations, &done, &progress);
-	TEST_ASSERT(h > 0, "control: %u layout changes as single ioctls and no hole seen: the check above cannot fail",
-		    done);
-	ksft_test_result_pass("control: single KVM_SET_USER_MEMORY_REGION calls left holes (%u MMIO exits in %u changes)\n",
-			      h, done);
+#define FEP_PARAM "/sys/module/kvm/parameters/force_emulation_prefix"
+
+/* Turn on KVM's forced emulation prefix; false if this kernel cannot. */
+static bool enable_fep(void)
+{
+	FILE *f = fopen(FEP_PARAM, "r+");
+	int v = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &v) == 1 && !(v & 1)) {
+		rewind(f);
+		fprintf(f, "%d\n", v | 1);
+	}
+	fclose(f);
+	f = fopen(FEP_PARAM, "r");
+	if (!f || fscanf(f, "%d", &v) != 1)
+		v = 0;
+	if (f)
+		fclose(f);
+	return v & 1;
+}
+
+static void test_no_holes(int iterations)
+{
+	no_holes("page faults", MODE_SPIN_RW, iterations, true);
+	/* No control: a guest page walk that finds a hole faults the guest. */
+	no_holes("guest page table in the changing slots", MODE_SPIN_PT, iterations / 4 + 1, false);
+	/* Each emulated access costs an exit: fewer changesets do. */
+	if (enable_fep()) {
+		no_holes("emulated accesses", MODE_SPIN_FEP, iterations / 4 + 1, true);
+	} else {
+		ksft_test_result_skip("no holes (emulated accesses): cannot enable " FEP_PARAM "\n");
+		ksft_test_result_skip("control (emulated accesses): cannot enable " FEP_PARAM "\n");
+	}
 }
 
 /* Harvest every test slot's log: the union, by window page. */
@@ -810,13 +1012,14 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(host_mem != MAP_FAILED, "mmap");
 
 	ksft_print_header();
-	ksft_set_plan(7);
+	ksft_set_plan(11);
 	test_functional(true);
 	if (kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) & KVM_X86_QUIRK_SLOT_ZAP_ALL)
 		test_functional(false);
 	else
 		ksft_test_result_skip("functional (quirk off): KVM_X86_QUIRK_SLOT_ZAP_ALL cannot be disabled\n");
 	test_refusals();
+	test_stats();
 	test_unwind();
 	test_no_holes(iterations);
 	test_dirty_carry(iterations);
