@@ -92,10 +92,10 @@ done
 if [ $cfirst = 0 ]; then
   bench_plot "$commits" "$BENCH_OUT/memslot-qemu.png" --x vcpus --series path,as \
     --y latency_us="commit latency (us)" --logy --ratio-x 1 \
-    --title "memslot, QEMU: one PAM toggle's commit (kvm_region_commit), upstream path" || rc=1
+    --title "memslot, QEMU: one PAM toggle's commit, upstream path vs one changeset" || rc=1
   bench_plot "$points" "$BENCH_OUT/memslot-qemu-points.png" --x vcpus --series path \
     --y kicks_per_commit="vCPU kicks per commit" --y progress="guest progress while toggling (1 = none lost)" \
-    --ratio-x 1 --title "memslot, QEMU: kicks and lost guest progress, upstream path" || rc=1
+    --ratio-series path=upstream --title "memslot, QEMU: kicks and lost guest progress, upstream path vs changeset" || rc=1
   grep '^# not measured' "$points" | sed 's/^# /bench memslot: /'
 else rc=1; fi
 exit $rc

@@ -27,7 +27,9 @@
  * vCPU owns an interleaved set of the region's pages.
  *
  * Usage: memslot-kbench [-m single|changeset] [-v VCPUS] [-k TRANSACTIONS]
- *                       [-s MIB] [-w WARMUP] [-l LABEL]
+ *                       [-s MIB] [-w WARMUP] [-l LABEL] [-q]
+ * -q turns the zap-all quirk off (KVM_X86_QUIRK_SLOT_ZAP_ALL): a deleted
+ * slot zaps only its own range.
  * The label (the CSV's variant column) defaults to "legacy" for single
  * ioctls and "changeset" for the changeset.
  * Prints one CSV row per transaction on stdout (header first), progress on
@@ -67,6 +69,7 @@ static unsigned long long data_size = 64ULL << 20;
 static int transactions = 20, warmup = 2;
 static const char *label;
 static bool use_changeset;
+static bool no_zap_all;		/* -q: KVM_X86_QUIRK_SLOT_ZAP_ALL off */
 static uint8_t *code_mem, *data_mem;
 static volatile int stop_vcpus;
 static volatile unsigned long holes;	/* MMIO exits inside the data region */
@@ -100,7 +103,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fm
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nusage: memslot-kbench [-v VCPUS 0..%d] [-k TRANSACTIONS >= 1] "
-		"[-s MIB >= 2, even] [-w WARMUP >= 0] [-l LABEL]\n", MAX_VCPUS);
+		"[-s MIB >= 2, even] [-w WARMUP >= 0] [-l LABEL] [-q: zap-all quirk off]\n", MAX_VCPUS);
 	exit(2);
 }
 
@@ -212,6 +215,24 @@ static void setup_vcpu(struct vcpu *v)
 		die("KVM_SET_REGS");
 }
 
+/* Where a vCPU that died was: its registers and the code bytes at RIP. */
+static void dump_vcpu(struct vcpu *v)
+{
+	struct kvm_regs r;
+	unsigned int k;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r)) {
+		fprintf(stderr, "memslot-kbench: vCPU %d: KVM_GET_REGS: %s\n", v->id, strerror(errno));
+		return;
+	}
+	fprintf(stderr, "memslot-kbench: vCPU %d: rip=0x%llx rax=0x%llx rbx=0x%llx rcx=0x%llx rdx=0x%llx "
+		"rsi=0x%llx rdi=0x%llx rbp=0x%llx rsp=0x%llx rflags=0x%llx; code at 0x%x:",
+		v->id, r.rip, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.rflags, CODE_START);
+	for (k = 0; k < 16; k++)
+		fprintf(stderr, " %02x", code_mem[CODE_START + k]);
+	fprintf(stderr, "\n");
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -243,10 +264,12 @@ static void *vcpu_thread(void *arg)
 			for (unsigned int k = 0; k < run->internal.ndata && k < 16; k++)
 				fprintf(stderr, " 0x%llx", (unsigned long long)run->internal.data[k]);
 			fprintf(stderr, "\n");
+			dump_vcpu(v);
 			exit(1);
 		default:
 			fprintf(stderr, "memslot-kbench: vCPU %d: unexpected exit reason %u\n",
 				v->id, run->exit_reason);
+			dump_vcpu(v);
 			exit(1);
 		}
 	}
@@ -310,10 +333,10 @@ int main(int argc, char **argv)
 	int c, i, t;
 	char *end;
 
-	while ((c = getopt(argc, argv, "m:v:k:s:w:l:h")) != -1) {
+	while ((c = getopt(argc, argv, "m:v:k:s:w:l:qh")) != -1) {
 		long v = 0;
 
-		if (c != 'l' && c != 'h' && c != 'm') {
+		if (c != 'l' && c != 'h' && c != 'm' && c != 'q') {
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end)
@@ -346,6 +369,9 @@ int main(int argc, char **argv)
 				usage("-w %ld: warm-up transactions must be >= 0", v);
 			warmup = v;
 			break;
+		case 'q':
+			no_zap_all = true;
+			break;
 		case 'l':
 			if (!*optarg || strpbrk(optarg, ",\n\""))
 				usage("-l '%s': label must be non-empty, without commas or quotes", optarg);
@@ -376,6 +402,14 @@ int main(int argc, char **argv)
 		die("-m changeset: KVM_CAP_MEMSLOT_CHANGESET (this kernel is not the kvmfork branch)");
 	}
 #endif
+	if (no_zap_all) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_DISABLE_QUIRKS2, .args = { KVM_X86_QUIRK_SLOT_ZAP_ALL },
+		};
+
+		if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap))
+			die("-q: KVM_CAP_DISABLE_QUIRKS2 (KVM_X86_QUIRK_SLOT_ZAP_ALL)");
+	}
 	/* SVM wants a TSS region below 4 GiB set for real/protected mode. */
 	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL))
 		die("KVM_SET_TSS_ADDR");

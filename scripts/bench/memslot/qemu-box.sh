@@ -4,12 +4,14 @@
 # on the branch's KVM runs scripts/box/guest/pam-guest.c: every vCPU keeps
 # writing RAM while the guest toggles the i440fx PAM segment at 0xc0000,
 # which splits and merges the memslot holding all RAM above it.  Each toggle
-# is one QEMU memory transaction, committed by upstream's
-# kvm_region_commit: kick every vCPU out of KVM_RUN, hold it, delete and
-# re-create the slots one ioctl at a time.
-#
-# Every row has path=upstream: this QEMU's kvm_region_commit as upstream
-# has it (the atomic changeset path will add its own rows).  Writes to $OUT:
+# is one QEMU memory transaction.  Two paths of the same binary, back to
+# back for each vCPU count ($BENCH_PATHS, default both):
+#   upstream   -accel kvm,atomic-memslots=off: upstream's kvm_region_commit,
+#              kick every vCPU out of KVM_RUN, hold it, delete and re-create
+#              the slots one ioctl at a time;
+#   changeset  atomic-memslots=on: the whole transaction as one
+#              KVM_SET_MEMSLOT_CHANGESET, no vCPU held or kicked.
+# Writes to $OUT:
 #   memslot-qemu-commits.csv  one row per commit of the toggling window:
 #       vcpus, address space, slots deleted and added, whether the vCPUs
 #       were held (inhibit), the vCPU kicks it sent, commit latency (QEMU's
@@ -59,19 +61,25 @@ wait_count() {
 	done
 }
 
+paths=${BENCH_PATHS:-upstream changeset}
+for path in $paths; do
+	case $path in upstream|changeset) ;; *) fatal "BENCH_PATHS: no path '$path' (upstream, changeset)" ;; esac
+done
 for v in $vcpus; do
-	n=pam$v
-	if [ $v -gt $ncpu ]; then
-		echo "# not measured: $v L2 vCPUs in a $ncpu-CPU box (overcommit fails to boot: l2-overcommit)" | tee -a $points
-		continue
-	fi
-	echo "memslot-qemu: $v L2 vCPUs, $toggles PAM toggles every ${period} us"
+if [ $v -gt $ncpu ]; then
+	echo "# not measured: $v L2 vCPUs in a $ncpu-CPU box (overcommit fails to boot: l2-overcommit)" | tee -a $points
+	continue
+fi
+for path in $paths; do
+	n=pam${v}_$path
+	case $path in upstream) atomic=off ;; changeset) atomic=on ;; esac
+	echo "memslot-qemu: $v L2 vCPUs, path $path (atomic-memslots=$atomic), $toggles PAM toggles every ${period} us"
 	# An L2 boot that dies at once (QEMU gone within seconds, nothing on
 	# the serial line; seen once in a fresh-clone make check, 2026-12-02,
 	# not reproduced) is retried once, and said so in the points CSV:
 	# this measures commits, the l2 suite tests boots.
 	for try in 1 2; do
-		L2_SMP=$v L2_INITRD=$img \
+		L2_SMP=$v L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=$atomic \
 		L2_APPEND="kvmfork.toggles=$toggles kvmfork.period_us=$period kvmfork.window_ms=$window" \
 			l2_start $n pam 32 -machine pc -trace kvm_region_commit -D $OUT/$n.trace
 		end=$(($(now_s) + 300))
@@ -84,7 +92,7 @@ for v in $vcpus; do
 		[ $try = 2 ] && l2_wait $n "KVMFORK-PAM-READY" 1
 		for f in serial.log qemu.log trace; do mv $OUT/$n.$f $OUT/$n.try1.$f 2>/dev/null; done
 		l2_stop_all
-		echo "# retried: $v L2 vCPUs: the first L2 boot ended before its READY line (logs: $n.try1.*)" | tee -a $points
+		echo "# retried: $v L2 vCPUs, path $path: the first L2 boot ended before its READY line (logs: $n.try1.*)" | tee -a $points
 	done
 	grep KVMFORK-PAM-READY $OUT/$n.serial.log | tr -d '\r'
 	# Warm up (first faults on every page), then a window without toggling.
@@ -110,18 +118,19 @@ for v in $vcpus; do
 		's/.*kvm_region_commit AddrSpace#\([0-9]*\) deleted=\([0-9]*\) added=\([0-9]*\) inhibit=\([0-9]*\) kicks=\([0-9]*\) took \([0-9]*\) ns.*/\1 \2 \3 \4 \5 \6/p' \
 		> $L2TMP/$n.commits
 	[ -s $L2TMP/$n.commits ] || fatal "$n: no kvm_region_commit events in $OUT/$n.trace (is patch 0007 in this QEMU?)"
-	awk -v v=$v '{ printf "upstream,%s,%s,%s,%s,%s,%s,%.1f\n", v, $1, $2, $3, $4, $5, $6 / 1000 }' $L2TMP/$n.commits >> $commits
+	awk -v v=$v -v path=$path '{ printf "%s,%s,%s,%s,%s,%s,%s,%.1f\n", path, v, $1, $2, $3, $4, $5, $6 / 1000 }' $L2TMP/$n.commits >> $commits
 	# Kicks: what accel_ioctl_inhibit_begin() sent (the trace), and, as a
 	# cross-check from the kernel's side, KVM's signal_exits in the toggling
 	# window beyond the base window's rate (it misses kicks that find a
 	# vCPU outside the guest).
-	awk -v v=$v -v t=$ntog -v e0=$e0 -v e1=$e1 -v e2=$e2 -v bms=$bms -v tms=$tms \
+	awk -v path=$path -v v=$v -v t=$ntog -v e0=$e0 -v e1=$e1 -v e2=$e2 -v bms=$bms -v tms=$tms \
 	    -v base=$base -v tog=$tog -v w=$worst '
 		{ c++; if ($4 == 1) i++; k += $5 }
 		END {
 		sb = (e1 - e0) * tms / (bms > 0 ? bms : 1)
-		printf "upstream,%d,%d,%d,%d,%d,%.3f,%d,%.0f,%s,%s,%.3f,%s\n", v, t, c, i, k, k / (c ? c : 1),
+		printf "%s,%d,%d,%d,%d,%d,%.3f,%d,%.0f,%s,%s,%.3f,%s\n", path, v, t, c, i, k, k / (c ? c : 1),
 			e2 - e1, sb, base, tog, (base > 0 ? tog / base : 0), w }' $L2TMP/$n.commits >> $points
 	tail -1 $points
+done
 done
 echo "memslot-qemu: $(($(grep -vc '^#' $commits) - 1)) commits in $commits; points in $points"

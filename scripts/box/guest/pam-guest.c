@@ -16,6 +16,11 @@
  * memory traffic, not arithmetic) and counting the pages it wrote.  The
  * toggler thread sleeps between toggles and is pinned to CPU 0 too.
  *
+ * With kvmfork.verify=1 each writer first checks that a line still holds what
+ * its previous pass wrote there, and counts the lines that do not
+ * ("errors=" in the toggled line): RAM must stay RAM, and keep every write,
+ * through every split and merge.
+ *
  * Serial commands (one byte each; results on the serial line):
  *   b        measure for kvmfork.window_ms with no toggling and print
  *            "KVMFORK-PAM base ms=.. pages=.. pages_per_s=.."
@@ -24,7 +29,8 @@
  *            "KVMFORK-PAM toggled n=.. ms=.. pages=.. pages_per_s=.."
  *            plus the slowest single config write ("max_write_us=")
  *   q        power off
- * Kernel command line: kvmfork.mem=MB (default 64), kvmfork.toggles=N
+ * Kernel command line: kvmfork.mem=MB (default 64), kvmfork.verify=0|1
+ * (default 0), kvmfork.toggles=N
  * (default 200), kvmfork.period_us=US (default 20000), kvmfork.window_ms=MS
  * (default 2000).
  */
@@ -49,15 +55,17 @@ struct writer {
     volatile uint64_t *buf;
     size_t bytes;
     _Atomic uint64_t pages;
+    _Atomic uint64_t errors;
 } __attribute__((aligned(64)));
 
 static struct writer writers[MAX_CPUS];
 static int nr_writers;
+static int verify;
 
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    uint64_t v = 0;
+    uint64_t v = 0, lines = w->bytes / LINE_BYTES;
 
     pin_to(w->cpu);
     for (;;) {
@@ -65,7 +73,14 @@ static void *writer_main(void *arg)
 
         for (off = 0; off < w->bytes; off += PAGE_BYTES) {
             for (line = 0; line < PAGE_BYTES; line += LINE_BYTES) {
-                w->buf[(off + line) / sizeof(uint64_t)] = v++;
+                size_t i = (off + line) / sizeof(uint64_t);
+
+                /* the line still holds what the last pass wrote there */
+                if (verify && v >= lines && w->buf[i] != v - lines) {
+                    atomic_fetch_add_explicit(&w->errors, 1,
+                                              memory_order_relaxed);
+                }
+                w->buf[i] = v++;
             }
             atomic_fetch_add_explicit(&w->pages, 1, memory_order_relaxed);
         }
@@ -80,6 +95,17 @@ static uint64_t total_pages(void)
 
     for (i = 0; i < nr_writers; i++) {
         sum += atomic_load_explicit(&writers[i].pages, memory_order_relaxed);
+    }
+    return sum;
+}
+
+static uint64_t total_errors(void)
+{
+    uint64_t sum = 0;
+    int i;
+
+    for (i = 0; i < nr_writers; i++) {
+        sum += atomic_load_explicit(&writers[i].errors, memory_order_relaxed);
     }
     return sum;
 }
@@ -169,9 +195,10 @@ static void toggle(unsigned long n, unsigned long period_us)
     }
     p1 = total_pages();
     ns = now_ns() - t0;
-    say("KVMFORK-PAM toggled n=%lu ms=%lld pages=%llu pages_per_s=%.0f max_write_us=%lld",
+    say("KVMFORK-PAM toggled n=%lu ms=%lld pages=%llu pages_per_s=%.0f max_write_us=%lld verify=%d errors=%llu",
         n + (n & 1), (long long)(ns / 1000000), (unsigned long long)(p1 - p0),
-        (p1 - p0) * 1e9 / ns, (long long)(worst / 1000));
+        (p1 - p0) * 1e9 / ns, (long long)(worst / 1000), verify,
+        (unsigned long long)total_errors());
 }
 
 int main(void)
@@ -187,6 +214,7 @@ int main(void)
     toggles = guest_arg_ulong("toggles", 200, 1, 1000000);
     period_us = guest_arg_ulong("period_us", 20000, 0, 10000000);
     window_ms = guest_arg_ulong("window_ms", 2000, 10, 600000);
+    verify = guest_arg_ulong("verify", 0, 0, 1);
     open_host_bridge();
 
     /* Everything from 0xc0000 to 1 MiB becomes RAM: one slot with the rest. */
