@@ -31,7 +31,7 @@ groups=(
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box --tcg-thread single ours"
 "box-ours-shadow 1200 quick,full $box --npt 0 ours"
-"box-memslots   1200 quick,full  $box --tcg-thread single memslots"
+"box-memslots   1200 quick,full  $box memslots"
 "box-memslots-shadow 1200 quick,full $box --npt 0 memslots"
 "box-stock-control 600 quick,full $T/box-stock-control.sh"
 "box-l2         1200 quick,full  $box l2"

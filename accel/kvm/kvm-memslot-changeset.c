@@ -26,13 +26,27 @@
  * same id become one "change"), and a changeset the kernel refuses can
  * still be applied on upstream's path, deletes first, holding the vCPUs.
  *
- * Dirty logging: the kernel carries the dirty bits of a deleted slot that
- * logs into a bitmap to every slot of the same changeset that maps the
- * same userspace page and logs too, including writes made while the
- * changeset is applied.  So a slot that is deleted and whose pages all
- * come back in logging slots is not harvested first; any other is, as
- * upstream does.  With the dirty ring, entries already in the rings name
- * the old slot ids, so the rings are reaped first (upstream's harvest).
+ * Dirty logging: the kernel carries the dirty bits of a deleted or
+ * replaced slot that logs into a bitmap to the slots the same changeset
+ * creates or replaces that map the same userspace page and log too,
+ * including writes made while the changeset is applied; a slot that only
+ * moves or changes flags keeps its bitmap.  So while collecting, the
+ * harvest kvm_set_phys_mem() does before deleting a logging slot is left
+ * to kvm_changeset_end(), which looks at the whole changeset: if every
+ * page of every logging slot that goes away lands in a logging slot the
+ * kernel carries it to, nothing needs harvesting and the changeset goes to
+ * the kernel.  Otherwise (a page leaves the layout, or stops being logged)
+ * the writes up to the change can only be read from the old slot while
+ * the guest cannot write it any more: the transaction is applied on
+ * upstream's path, holding the vCPUs when upstream would, and the old
+ * slots are harvested inside the hold.  With the dirty ring, entries
+ * already in the rings name the old slot ids and vCPUs keep pushing them
+ * until the change: a transaction that deletes logging memory takes
+ * upstream's path altogether.
+ *
+ * guest_memfd slots can only be deleted by a changeset, and a deleted id
+ * reused for a new slot would be a change the kernel refuses: transactions
+ * with guest_memfd memory take upstream's path.
  */
 
 #include "qemu/osdep.h"
@@ -67,7 +81,11 @@ typedef struct KVMChangesetEntry {
 typedef struct KVMChangesetStats {
     uint64_t commits_atomic;        /* one KVM_SET_MEMSLOT_CHANGESET */
     uint64_t commits_upstream;      /* upstream's path by choice */
-    uint64_t commits_fallback;      /* refused or too large: upstream's path */
+    /*
+     * atomic-memslots wanted, upstream's path taken: refused, too large,
+     * dirty bits to harvest, dirty ring, guest_memfd
+     */
+    uint64_t commits_fallback;
     uint64_t entries;               /* in changesets the kernel applied */
     uint64_t holds;                 /* commits that held every vCPU */
     uint64_t holds_avoided;         /* atomic commits upstream would hold */
@@ -82,13 +100,14 @@ static struct {
 
     /* the transaction being committed, under the slots lock */
     KVMMemoryListener *kml;
-    bool atomic;
+    bool atomic;                    /* collecting a changeset */
+    bool wanted;                    /* atomic-memslots would have it */
     bool need_inhibit;
+    bool held;                      /* this file held the vCPUs */
     int64_t start;
     uint64_t kicks;
     GArray *entries;                /* KVMChangesetEntry */
     GPtrArray *bitmaps;             /* freed after the kernel commit */
-    GArray *log_ranges;             /* Range: hva of added logging RAM */
 
     KVMChangesetStats stats;
 } cs = { .mode = ON_OFF_AUTO_AUTO };
@@ -131,7 +150,6 @@ int kvm_changeset_init(KVMState *s, Error **errp)
                                       NULL, g_free);
     cs.entries = g_array_new(false, false, sizeof(KVMChangesetEntry));
     cs.bitmaps = g_ptr_array_new_with_free_func(g_free);
-    cs.log_ranges = g_array_new(false, false, sizeof(Range));
     cs.max_entries = 0;
 
     if (cs.mode == ON_OFF_AUTO_OFF) {
@@ -139,9 +157,10 @@ int kvm_changeset_init(KVMState *s, Error **errp)
     }
     if (max <= 0) {
         if (cs.mode == ON_OFF_AUTO_ON) {
-            error_setg(errp, "atomic-memslots=on needs KVM_SET_MEMSLOT_CHANGESET"
-                       " (KVM_CAP_MEMSLOT_CHANGESET), which this kernel's KVM "
-                       "does not have; use atomic-memslots=auto or off");
+            error_setg(errp, "atomic-memslots=on needs "
+                       "KVM_SET_MEMSLOT_CHANGESET (KVM_CAP_MEMSLOT_CHANGESET), "
+                       "which this kernel's KVM does not have; use "
+                       "atomic-memslots=auto or off");
             return -ENOTSUP;
         }
         return 0;
@@ -173,64 +192,46 @@ void kvm_changeset_applied(const struct kvm_userspace_memory_region2 *mem,
     g_hash_table_replace(cs.kernel, kvm_changeset_key(mem->slot), k);
 }
 
-static int kvm_changeset_range_cmp(gconstpointer a, gconstpointer b)
+/* Whether the transaction can go to the kernel as one changeset */
+static bool kvm_changeset_fits(KVMMemoryListener *kml)
 {
-    uint64_t la = range_lob((Range *)a), lb = range_lob((Range *)b);
-
-    return la < lb ? -1 : la > lb;
-}
-
-/* Host ranges of the RAM that the transaction adds with dirty logging on */
-static void kvm_changeset_note_log_ranges(KVMMemoryListener *kml)
-{
+    bool ring = kvm_state->kvm_dirty_ring_size;
     KVMMemoryUpdate *u;
+    int sections = 0;
 
-    g_array_set_size(cs.log_ranges, 0);
-    QSIMPLEQ_FOREACH(u, &kml->transaction_add, next) {
+    QSIMPLEQ_FOREACH(u, &kml->transaction_del, next) {
         MemoryRegion *mr = u->section.mr;
-        uint64_t size = int128_get64(u->section.size);
-        Range r;
 
-        if (!memory_region_is_ram(mr) || !size ||
-            !memory_region_get_dirty_log_mask(mr)) {
-            continue;
+        if (memory_region_has_guest_memfd(mr) ||
+            (ring && memory_region_get_dirty_log_mask(mr))) {
+            return false;
         }
-        range_init_nofail(&r, (uintptr_t)memory_region_get_ram_ptr(mr) +
-                          u->section.offset_within_region, size);
-        g_array_append_val(cs.log_ranges, r);
+        sections++;
     }
-    g_array_sort(cs.log_ranges, kvm_changeset_range_cmp);
+    QSIMPLEQ_FOREACH(u, &kml->transaction_add, next) {
+        if (memory_region_has_guest_memfd(u->section.mr)) {
+            return false;
+        }
+        sections++;
+    }
+    /*
+     * A section is one slot unless kvm_max_slot_size splits it (not on
+     * x86); a changeset that grows past the limit anyway is applied on
+     * upstream's path in kvm_changeset_end().
+     */
+    return sections <= cs.max_entries;
 }
 
 bool kvm_changeset_begin(KVMMemoryListener *kml, bool need_inhibit)
 {
-    KVMMemoryUpdate *u;
-    int sections = 0;
-
     cs.kml = kml;
     cs.need_inhibit = need_inhibit;
+    cs.held = false;
     cs.start = get_clock();
     cs.kicks = accel_ioctl_inhibit_kicks();
-    cs.atomic = false;
     g_array_set_size(cs.entries, 0);
-
-    if (cs.max_entries > 0) {
-        QSIMPLEQ_FOREACH(u, &kml->transaction_del, next) {
-            sections++;
-        }
-        QSIMPLEQ_FOREACH(u, &kml->transaction_add, next) {
-            sections++;
-        }
-        /*
-         * A section is one slot unless kvm_max_slot_size splits it (not on
-         * x86); a changeset that grows past the limit anyway is applied on
-         * upstream's path in kvm_changeset_end().
-         */
-        cs.atomic = sections <= cs.max_entries;
-    }
-    if (cs.atomic) {
-        kvm_changeset_note_log_ranges(kml);
-    }
+    cs.wanted = cs.max_entries > 0;
+    cs.atomic = cs.wanted && kvm_changeset_fits(kml);
     return cs.atomic;
 }
 
@@ -280,24 +281,8 @@ bool kvm_changeset_queue(KVMMemoryListener *kml, KVMSlot *slot,
 
 bool kvm_changeset_carries_dirty(KVMMemoryListener *kml, const KVMSlot *mem)
 {
-    uint64_t pos = (uintptr_t)mem->ram, end = pos + mem->memory_size;
-    guint i;
-
-    if (!cs.atomic || kml != cs.kml || kvm_state->kvm_dirty_ring_size) {
-        return false;
-    }
-    /* log_ranges is sorted by start: walk it once */
-    for (i = 0; i < cs.log_ranges->len && pos < end; i++) {
-        Range *r = &g_array_index(cs.log_ranges, Range, i);
-
-        if (range_lob(r) > pos) {
-            break;
-        }
-        if (range_upb(r) >= pos) {
-            pos = range_upb(r) + 1;
-        }
-    }
-    return pos >= end;
+    /* kvm_changeset_end() carries or harvests (never with the dirty ring) */
+    return cs.atomic && kml == cs.kml;
 }
 
 void kvm_changeset_free_bitmap(KVMMemoryListener *kml, unsigned long *bmap)
@@ -318,6 +303,73 @@ static bool kvm_region2_equal(const struct kvm_userspace_memory_region2 *a,
            a->userspace_addr == b->userspace_addr &&
            a->guest_memfd_offset == b->guest_memfd_offset &&
            a->guest_memfd == b->guest_memfd;
+}
+
+/* What the kernel makes of an entry (kvm_cs_classify() in the kernel) */
+typedef enum {
+    KVM_CS_NOOP, KVM_CS_CREATE, KVM_CS_DELETE, KVM_CS_REPLACE, KVM_CS_MOVE,
+    KVM_CS_FLAGS,
+} KVMChangesetKind;
+
+static KVMChangesetKind kvm_changeset_kind(const KVMChangesetEntry *e)
+{
+    const struct kvm_userspace_memory_region2 *o = &e->old.r, *n = &e->new.r;
+
+    if (!o->memory_size) {
+        return n->memory_size ? KVM_CS_CREATE : KVM_CS_NOOP;
+    }
+    if (!n->memory_size) {
+        return KVM_CS_DELETE;
+    }
+    if (o->memory_size != n->memory_size ||
+        o->userspace_addr != n->userspace_addr ||
+        ((o->flags ^ n->flags) & KVM_MEM_READONLY)) {
+        return KVM_CS_REPLACE;
+    }
+    if (o->guest_phys_addr != n->guest_phys_addr) {
+        return KVM_CS_MOVE;
+    }
+    return o->flags == n->flags ? KVM_CS_NOOP : KVM_CS_FLAGS;
+}
+
+static bool kvm_logs(const struct kvm_userspace_memory_region2 *r)
+{
+    return r->memory_size && (r->flags & KVM_MEM_LOG_DIRTY_PAGES);
+}
+
+/* Does the kernel carry every dirty bit of @e's old slot somewhere? */
+static bool kvm_changeset_carried(const KVMChangesetEntry *e)
+{
+    KVMChangesetKind kind = kvm_changeset_kind(e);
+    uint64_t pos = e->old.r.userspace_addr;
+    uint64_t end = pos + e->old.r.memory_size;
+    bool progress = true;
+    guint i;
+
+    if (!kvm_logs(&e->old.r) || kind == KVM_CS_NOOP) {
+        return true;
+    }
+    if (kind == KVM_CS_MOVE || kind == KVM_CS_FLAGS) {
+        return kvm_logs(&e->new.r);     /* the slot keeps its bitmap */
+    }
+    /* DELETE, REPLACE: into logging slots the changeset creates or replaces */
+    while (pos < end && progress) {
+        progress = false;
+        for (i = 0; i < cs.entries->len; i++) {
+            const KVMChangesetEntry *t =
+                &g_array_index(cs.entries, KVMChangesetEntry, i);
+            KVMChangesetKind tk = kvm_changeset_kind(t);
+            uint64_t ts = t->new.r.userspace_addr;
+            uint64_t te = ts + t->new.r.memory_size;
+
+            if ((tk == KVM_CS_CREATE || tk == KVM_CS_REPLACE) &&
+                kvm_logs(&t->new.r) && ts <= pos && pos < te) {
+                pos = te;
+                progress = true;
+            }
+        }
+    }
+    return pos >= end;
 }
 
 /* Drop the entries that leave their slot id as the kernel has it. */
@@ -366,16 +418,14 @@ static void kvm_changeset_report(const char *what,
 }
 
 /*
- * Before applying a changeset slot by slot: the dirty bits of logging slots
- * whose harvest kvm_set_phys_mem() left to the kernel's carry.
+ * Before applying a changeset slot by slot: the dirty bits of the logging
+ * slots it deletes or changes, whose harvest kvm_set_phys_mem() left to
+ * this file (never with the dirty ring: see kvm_changeset_fits()).
  */
 static void kvm_changeset_harvest_old(void)
 {
     guint i;
 
-    if (kvm_state->kvm_dirty_ring_size) {
-        return;                     /* reaped before; nothing was skipped */
-    }
     for (i = 0; i < cs.entries->len; i++) {
         KVMChangesetEntry *e = &g_array_index(cs.entries, KVMChangesetEntry, i);
         uint64_t pages = e->old.r.memory_size / qemu_real_host_page_size();
@@ -421,16 +471,20 @@ static void kvm_changeset_ioctl_one(struct kvm_userspace_memory_region2 *r,
     kvm_changeset_applied(r, ram_start_offset);
 }
 
-/* Upstream's order: every old slot deleted, then every new one created. */
+/*
+ * Upstream's order: every old slot deleted, then every new one created,
+ * holding the vCPUs when upstream would; the dirty logs of the old slots
+ * are read inside the hold, right before their deletion.
+ */
 static void kvm_changeset_apply_one_by_one(void)
 {
     guint i;
 
-    kvm_changeset_harvest_old();
     if (cs.need_inhibit) {
         accel_ioctl_inhibit_begin();
-        cs.stats.holds++;
+        cs.held = true;
     }
+    kvm_changeset_harvest_old();
     for (i = 0; i < cs.entries->len; i++) {
         KVMChangesetEntry *e = &g_array_index(cs.entries, KVMChangesetEntry, i);
         struct kvm_userspace_memory_region2 del = e->old.r;
@@ -459,6 +513,17 @@ static int kvm_changeset_submit(const char **path)
     guint i, n = cs.entries->len;
     int ret;
 
+    for (i = 0; i < n; i++) {
+        KVMChangesetEntry *e = &g_array_index(cs.entries, KVMChangesetEntry, i);
+
+        if (!kvm_changeset_carried(e)) {
+            trace_kvm_memslot_changeset_harvest(e->old.r.slot >> 16,
+                                                (uint16_t)e->old.r.slot);
+            *path = "fallback";
+            kvm_changeset_apply_one_by_one();
+            return -EAGAIN;
+        }
+    }
     if (n > cs.max_entries) {
         warn_report_once("a memory transaction of %u memslot changes is "
                          "larger than KVM_SET_MEMSLOT_CHANGESET takes (%d): "
@@ -504,30 +569,32 @@ static int kvm_changeset_submit(const char **path)
     }
     *path = "changeset";
     cs.stats.entries += n;
-    if (cs.need_inhibit) {
-        cs.stats.holds_avoided++;
-    }
     return 0;
 }
 
-void kvm_changeset_end(KVMMemoryListener *kml)
+bool kvm_changeset_end(KVMMemoryListener *kml)
 {
-    const char *path = "upstream";
+    const char *path = cs.wanted ? "fallback" : "upstream";
     int nent = 0, ret = 0;
     uint64_t ns;
 
     if (kml != cs.kml) {
-        return;
+        return false;
     }
     if (cs.atomic) {
         kvm_changeset_compact();
         nent = cs.entries->len;
-        ret = nent ? kvm_changeset_submit(&path) : 0;
-        if (!nent) {
-            path = "changeset";     /* nothing reached the kernel */
+        path = "changeset";         /* if nothing reaches the kernel */
+        if (nent) {
+            ret = kvm_changeset_submit(&path);
+        }
+    }
+    if (!strcmp(path, "changeset")) {
+        if (cs.need_inhibit) {
+            cs.stats.holds_avoided++;
         }
     } else if (cs.need_inhibit) {
-        cs.stats.holds++;
+        cs.stats.holds++;           /* here or in kvm_region_commit() */
     }
 
     if (!strcmp(path, "changeset")) {
@@ -548,6 +615,7 @@ void kvm_changeset_end(KVMMemoryListener *kml)
     g_array_set_size(cs.entries, 0);
     cs.atomic = false;
     cs.kml = NULL;
+    return cs.held;
 }
 
 /* query-stats: QEMU's own counters beside the kernel's */

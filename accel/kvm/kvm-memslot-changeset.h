@@ -26,11 +26,12 @@ int kvm_changeset_init(KVMState *s, Error **errp);
  * loops.  begin() returns true when the transaction goes to the kernel as
  * one changeset (nothing to hold the vCPUs for); otherwise upstream's path
  * runs unchanged, holding the vCPUs if @need_inhibit.  end() submits the
- * changeset (on a refusal: reports it and applies it on upstream's path)
- * and ends the transaction on either path.
+ * changeset (or, when the kernel refuses it or dirty bits must be read
+ * from slots it drops, applies it on upstream's path) and ends the
+ * transaction on either path; it returns whether it held the vCPUs.
  */
 bool kvm_changeset_begin(KVMMemoryListener *kml, bool need_inhibit);
-void kvm_changeset_end(KVMMemoryListener *kml);
+bool kvm_changeset_end(KVMMemoryListener *kml);
 
 /*
  * kvm_set_user_memory_region(): while a changeset is being collected,
@@ -46,8 +47,9 @@ void kvm_changeset_applied(const struct kvm_userspace_memory_region2 *mem,
 
 /*
  * kvm_set_phys_mem(), before it deletes a slot that logs dirty pages: true
- * if the changeset being collected carries the slot's dirty bits into the
- * slots that replace it (so harvesting them first is not needed).
+ * while a changeset is collected, which takes care of the slot's dirty bits
+ * (the kernel carries them, or kvm_changeset_end() harvests the slot on
+ * upstream's path): the harvest there is not needed.
  */
 bool kvm_changeset_carries_dirty(KVMMemoryListener *kml, const KVMSlot *mem);
 
