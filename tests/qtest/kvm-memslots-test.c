@@ -295,7 +295,18 @@ static void test_toggle(gconstpointer data)
     kicks0 = vm_stat(qts, "qemu_memslot_vcpu_kicks");
     kernel0 = vm_stat(qts, "memslot_changesets");
     fallback0 = vm_stat(qts, "qemu_memslot_commits_fallback");
-    g_assert_cmpint(atomic0, >=, 0);
+    if (atomic0 < 0) {
+        /* KVM must be what runs the guest (a failed init falls back) */
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-kvm' }");
+
+        g_assert_true(qdict_get_bool(qdict_get_qdict(rsp, "return"),
+                                     "enabled"));
+        qobject_unref(rsp);
+        qtest_quit(qts);
+        g_test_skip("no kvm provider in query-stats: this kernel has no "
+                    "KVM_CAP_BINARY_STATS_FD, so the counters cannot be read");
+        return;
+    }
 
     if (refuse) {
         /* a sysfs file: written in place, not replaced by a rename */

@@ -40,6 +40,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #define MAX_CPUS        64
 #define LINE_BYTES      64
@@ -88,27 +89,21 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static uint64_t total_pages(void)
+/* The sum over all writers of one of their counters (offsetof(struct writer, X)) */
+static uint64_t writers_sum(size_t field)
 {
     uint64_t sum = 0;
     int i;
 
     for (i = 0; i < nr_writers; i++) {
-        sum += atomic_load_explicit(&writers[i].pages, memory_order_relaxed);
+        sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&writers[i] + field),
+                                    memory_order_relaxed);
     }
     return sum;
 }
 
-static uint64_t total_errors(void)
-{
-    uint64_t sum = 0;
-    int i;
-
-    for (i = 0; i < nr_writers; i++) {
-        sum += atomic_load_explicit(&writers[i].errors, memory_order_relaxed);
-    }
-    return sum;
-}
+static uint64_t total_pages(void) { return writers_sum(offsetof(struct writer, pages)); }
+static uint64_t total_errors(void) { return writers_sum(offsetof(struct writer, errors)); }
 
 static int config_fd = -1;
 
