@@ -49,7 +49,15 @@ l2_wait() {
 	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log)"
 }
 
-l2_send() { printf '%s' "$2" > $L2TMP/$1.ser.in; }
+# l2_send NAME TEXT -- to the guest's serial line.  Opening the FIFO blocks
+# until QEMU reads it: a QEMU that is gone (a guest that triple-faulted
+# under -no-reboot exits silently) made this hang until the test's limit.
+l2_send() {
+	eval "p=\$L2PID_$1"
+	kill -0 $p 2>/dev/null || fatal "$1: QEMU has exited; cannot send '$2' (last guest line: '$(tail -1 $OUT/$1.serial.log | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
+	timeout 30 sh -c 'printf "%s" "$1" > "$2"' l2_send "$2" $L2TMP/$1.ser.in \
+		|| fatal "$1: '$2' not taken by the serial FIFO within 30 s (QEMU $(kill -0 $p 2>/dev/null && echo alive || echo gone))"
+}
 l2_qmp() { n=$1; shift; $QMPC $L2TMP/$n.qmp --timeout 60 "$@"; }
 
 # l2_wait_exit NAME TIMEOUT
