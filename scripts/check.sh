@@ -11,10 +11,6 @@ mode=${1:-quick}; shift || true
 case "$mode" in quick|full) ;; *) echo "check: unknown mode '$mode' (quick or full)" >&2; exit 2 ;; esac
 box=$top/scripts/box/box
 T=$top/scripts/tests
-# The TDP box's selftest groups run on single-threaded TCG: multi-threaded
-# TCG corrupts L2 guests whose memslots change while their vCPUs run, on
-# the upstream kernel as on ours (scripts/box/suites/kbench-flake.suite,
-# README "The box"); box-selftests-mttcg (full) keeps running them there.
 # group        limit(s)  modes       command
 groups=(
 "tooling        1200 quick,full  $T/tooling.sh"
@@ -27,9 +23,9 @@ groups=(
 "box-smoke-shadow 300 quick,full $box --npt 0 smoke"
 "box-hang-control 1200 quick,full $T/box-hang-control.sh"
 "box-triple-control 300 quick,full $T/box-triple-control.sh"
-"box-selftests  1500 quick,full  $box --tcg-thread single selftests"
+"box-selftests  1500 quick,full  $box selftests"
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
-"box-ours       1200 quick,full  $box --tcg-thread single ours"
+"box-ours       1200 quick,full  $box ours"
 "box-ours-shadow 1200 quick,full $box --npt 0 ours"
 "box-memslots   1200 quick,full  $box memslots"
 "box-memslots-shadow 1200 quick,full $box --npt 0 memslots"
@@ -41,7 +37,6 @@ groups=(
 "box-qtest-full 3600 full        $box qtest-full"
 "box-l2-smp4    1500 full        $box --smp 4 l2"
 "box-qtest-loaded 5400 full      $box --repeat 10 --load 2 qtest"
-"box-selftests-mttcg 1500 full   $box --tcg-thread multi selftests"
 )
 # run_limited LIMIT CMD: runs CMD in a new session; if it is still running
 # after LIMIT seconds (wall clock), TERM then (10 s later) KILL go to every

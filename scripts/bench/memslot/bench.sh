@@ -39,12 +39,7 @@ bench_header memslot-kernel > "$csv"
 first=1
 for mmu in $mmus; do
   npt=1; [ $mmu = shadow ] && npt=0
-  # On the TDP MMU the box runs on single-threaded TCG: multi-threaded TCG
-  # makes memslot-kbench's paging-less guest run off into zeroed memory,
-  # with Debian's QEMU as with ours, with the old kernel as with the new
-  # (see scripts/box/box --help).  Both variants share the box, so the
-  # ratio is still measured side by side.
-  tcg=multi; [ $mmu = tdp ] && tcg=single
+  tcg=multi
   bench_log "kernel-only, $mmu MMU (box --npt $npt --tcg-thread $tcg)"
   if ! bench_box "$BENCH_OUT/box-$mmu" bench-memslot --npt $npt --tcg-thread $tcg --env BENCH_SIZE=$BENCH_SIZE; then
     bench_log "the box run on the $mmu MMU failed: $BENCH_OUT/box-$mmu.box.log"; rc=1; continue

@@ -17,14 +17,6 @@
 . $BOX/tests/l2lib.sh
 atomic=${1:?usage: l2-memslots.sh on|off}
 case $atomic in on|off) ;; *) fatal "the argument must be on or off, not '$atomic'" ;; esac
-# On the TDP box an SMP L2 Linux whose memslots change under its running
-# vCPUs dies (a #PF taken on a corrupted stack, "Fatal exception in
-# interrupt") on either path and with single-threaded TCG too: the box's
-# problem that kbench-flake.suite reproduces, not this test's subject.
-if [ "$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)" = Y ]; then
-	echo "KVMFORK-SKIP the TDP box corrupts SMP L2 guests whose memslots change (both paths; scripts/box/suites/kbench-flake.suite); the shadow box runs this test"
-	exit 0
-fi
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 img=$BOXBUILD/pam-guest.cpio.gz
 [ -f $img ] || fatal "no $img (scripts/box/build-tools.sh builds it)"
