@@ -30,26 +30,29 @@
 # 1, full 3), BENCH_WSS_MIB (64), BENCH_RATE (guest pages dirtied per second,
 # 4096), BENCH_BW_MIB (max-bandwidth, MiB/s, 32), BENCH_DOWNTIME_MS
 # (downtime-limit, 100), BENCH_RING_SIZE (4096), BENCH_L2_SMP (1),
-# BENCH_L2_RAM (256 MiB), BENCH_MIGRATE_TIMEOUT (seconds per migration, 180).
+# BENCH_L2_RAM (256 MiB), BENCH_MIGRATE_TIMEOUT (seconds per migration:
+# smoke 120, full 180), BENCH_BOOT_TIMEOUT (seconds for an L2 to report
+# ready: smoke 120, full 300).  Smoke's are smaller so that one hung try and
+# its retry fit in the box's limit (an L2 reports ready in about 20 s).
 . $BOX/tests/l2lib.sh
 here=$REPO/scripts/bench/migration
 
 case "${BENCH_SIZE:-full}" in
-smoke) reps=${BENCH_REPS:-1} rings=${BENCH_RINGS:-off} ;;
-full)  reps=${BENCH_REPS:-3} rings=${BENCH_RINGS:-off,on} ;;
+smoke) reps=${BENCH_REPS:-1} rings=${BENCH_RINGS:-off} mtimeout=${BENCH_MIGRATE_TIMEOUT:-120} btimeout=${BENCH_BOOT_TIMEOUT:-120} ;;
+full)  reps=${BENCH_REPS:-3} rings=${BENCH_RINGS:-off,on} mtimeout=${BENCH_MIGRATE_TIMEOUT:-180} btimeout=${BENCH_BOOT_TIMEOUT:-300} ;;
 *) fatal "BENCH_SIZE must be smoke or full, not '$BENCH_SIZE'" ;;
 esac
 vmms=${BENCH_VMMS:-ours,stock}
 wss=${BENCH_WSS_MIB:-64} rate=${BENCH_RATE:-4096} bw=${BENCH_BW_MIB:-32}
 downtime=${BENCH_DOWNTIME_MS:-100} ringsize=${BENCH_RING_SIZE:-4096}
-smp=${BENCH_L2_SMP:-1} ram=${BENCH_L2_RAM:-256} mtimeout=${BENCH_MIGRATE_TIMEOUT:-180}
+smp=${BENCH_L2_SMP:-1} ram=${BENCH_L2_RAM:-256}
 
 posint() {
 	case "$2" in ''|0|*[!0-9]*) fatal "$1 must be a positive whole number, not '$2'" ;; esac
 }
 posint BENCH_REPS "$reps"; posint BENCH_WSS_MIB "$wss"; posint BENCH_RATE "$rate"
 posint BENCH_BW_MIB "$bw"; posint BENCH_DOWNTIME_MS "$downtime"; posint BENCH_RING_SIZE "$ringsize"
-posint BENCH_L2_SMP "$smp"; posint BENCH_L2_RAM "$ram"; posint BENCH_MIGRATE_TIMEOUT "$mtimeout"
+posint BENCH_L2_SMP "$smp"; posint BENCH_L2_RAM "$ram"; posint BENCH_MIGRATE_TIMEOUT "$mtimeout"; posint BENCH_BOOT_TIMEOUT "$btimeout"
 vmms=$(echo "$vmms" | tr , ' ') rings=$(echo "$rings" | tr , ' ')
 for v in $vmms; do
 	case $v in ours|stock) ;; *) fatal "BENCH_VMMS: unknown VMM '$v' (want ours, stock)" ;; esac
@@ -91,7 +94,7 @@ run_one() {
 	# shellcheck disable=SC2086
 	l2_start $s dirty $wss $traces -msg timestamp=on -D $OUT/$s.trace
 	l2_start $d dirty $wss -incoming tcp:127.0.0.1:$port
-	l2_wait $s KVMFORK-DIRTY-READY 300
+	l2_wait $s KVMFORK-DIRTY-READY $btimeout
 	# Three reports: the guest's pace has settled before migration starts.
 	end=$(($(now_s) + 60))
 	while [ "$(grep -c 'KVMFORK-DIRTY t_ms' $OUT/$s.serial.log)" -lt 3 ]; do
