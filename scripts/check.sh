@@ -27,6 +27,7 @@ groups=(
 "box-selftests-shadow 1500 quick,full $box --npt 0 selftests"
 "box-ours       1200 quick,full  $box ours"
 "box-ours-shadow 1200 quick,full $box --npt 0 ours"
+"box-kbench-flake 1200 quick,full $box kbench-flake"
 "box-memslots   1200 quick,full  $box memslots"
 "box-memslots-shadow 1200 quick,full $box --npt 0 memslots"
 "box-stock-control 600 quick,full $T/box-stock-control.sh"
