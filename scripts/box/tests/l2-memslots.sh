@@ -23,30 +23,6 @@ img=$BOXBUILD/pam-guest.cpio.gz
 toggles=${L2_TOGGLES:-60}
 n=pam_$atomic
 
-# One scalar of query-stats (target vm, provider kvm), or the sum of a vCPU
-# stat over every vCPU: vm|vcpu NAME
-kstat() {
-	l2_qmp $n "{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"$1\",\"providers\":[{\"provider\":\"kvm\",\"names\":[\"$2\"]}]}}" \
-		> $L2TMP/$n.stat.json || fatal "query-stats $1 $2 failed: $(cat $L2TMP/$n.stat.json)"
-	python3 - $L2TMP/$n.stat.json $2 <<'EOF' || fatal "no stat $2 in query-stats"
-import json, sys
-r = json.loads(open(sys.argv[1]).readline())["return"]
-vals = [s["value"] for e in r for s in e["stats"] if s["name"] == sys.argv[2]]
-assert vals, "missing"
-print(sum(vals))
-EOF
-}
-snap() { # snap PREFIX: every counter into ${PREFIX}_name
-	for s in qemu_memslot_commits_atomic qemu_memslot_commits_upstream qemu_memslot_commits_fallback \
-		 qemu_memslot_vcpu_holds qemu_memslot_vcpu_kicks memslot_changesets; do
-		v=$(kstat vm $s)
-		case "$v" in ''|*[!0-9]*) fatal "query-stats (vm): no value for $s ($v)" ;; esac
-		eval "${1}_$s=$v"
-	done
-	v=$(kstat vcpu memslot_changeset_retries)
-	case "$v" in ''|*[!0-9]*) fatal "query-stats (vcpu): no value for memslot_changeset_retries ($v)" ;; esac
-	eval "${1}_retries=$v"
-}
 d() { eval "echo \$((\${after_$1} - \${before_$1}))"; }
 
 L2_SMP=$ncpu L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=$atomic \
@@ -55,7 +31,7 @@ L2_APPEND="kvmfork.verify=1 kvmfork.toggles=$toggles kvmfork.period_us=5000 kvmf
 l2_wait $n "KVMFORK-PAM-READY" 300
 grep KVMFORK-PAM-READY $OUT/$n.serial.log | tr -d '\r'
 sleep 1
-snap before
+l2_memslot_snap $n before
 l2_send $n t
 end=$(($(now_s) + toggles + 300))
 until grep -q "KVMFORK-PAM toggled" $OUT/$n.serial.log; do
@@ -63,7 +39,7 @@ until grep -q "KVMFORK-PAM toggled" $OUT/$n.serial.log; do
 	eval "p=\$L2PID_$n"; kill -0 $p 2>/dev/null || fatal "QEMU exited while the guest toggled (last guest line: '$(tail -1 $OUT/$n.serial.log | tr -d '\r')')"
 	sleep 0.2
 done
-snap after
+l2_memslot_snap $n after
 line=$(grep "KVMFORK-PAM toggled" $OUT/$n.serial.log | tail -1 | tr -d '\r')
 echo "$line"
 l2_send $n q

@@ -60,6 +60,33 @@ l2_send() {
 }
 l2_qmp() { n=$1; shift; $QMPC $L2TMP/$n.qmp --timeout 60 "$@"; }
 
+# l2_kstat NAME vm|vcpu STAT -- one stat of NAME's query-stats (provider
+# kvm), summed over the vCPUs for target vcpu; a whole number or fatal.
+l2_kstat() {
+	l2_qmp $1 "{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"$2\",\"providers\":[{\"provider\":\"kvm\",\"names\":[\"$3\"]}]}}" \
+		> $L2TMP/$1.stat.json || fatal "$1: query-stats $2 $3 failed: $(cat $L2TMP/$1.stat.json)"
+	python3 - $L2TMP/$1.stat.json $3 <<'EOF' || fatal "$1: no stat $3 in query-stats ($2)"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())["return"]
+vals = [s["value"] for e in r for s in e["stats"] if s["name"] == sys.argv[2]]
+assert vals and all(isinstance(v, int) for v in vals), "missing"
+print(sum(vals))
+EOF
+}
+
+# l2_memslot_snap NAME PREFIX -- QEMU's memslot commit counters and the
+# kernel's changeset count of NAME into shell variables PREFIX_STAT, and
+# PREFIX_retries: vCPU faults that waited for a changeset.
+l2_memslot_snap() {
+	for _s in qemu_memslot_commits_atomic qemu_memslot_commits_upstream qemu_memslot_commits_fallback \
+		  qemu_memslot_vcpu_holds qemu_memslot_vcpu_kicks memslot_changesets; do
+		_v=$(l2_kstat $1 vm $_s) || fatal "$_v"
+		eval "${2}_$_s=$_v"
+	done
+	_v=$(l2_kstat $1 vcpu memslot_changeset_retries) || fatal "$_v"
+	eval "${2}_retries=$_v"
+}
+
 # l2_wait_exit NAME TIMEOUT
 l2_wait_exit() {
 	eval "p=\$L2PID_$1"
