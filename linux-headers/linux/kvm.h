@@ -60,6 +60,24 @@ struct kvm_memslot_changeset {
 };
 
 /*
+ * for KVM_HARVEST_DIRTY_LOG: the dirty pages of @num_pages pages of a slot
+ * from @first_page on (slot-relative, a multiple of 64; @num_pages a
+ * multiple of 64 unless the range ends at the slot's end), fetched and
+ * cleared, into the bitmap at @dirty_bitmap (bit i: page first_page + i,
+ * in the layout of KVM_GET_DIRTY_LOG); KVM writes the number of dirty
+ * pages to @nr_dirty.
+ */
+struct kvm_dirty_log_harvest {
+	__u32 slot;
+	__u32 flags;
+	__u64 first_page;
+	__u64 num_pages;
+	__u64 dirty_bitmap;
+	__u64 nr_dirty;
+	__u64 pad[3];
+};
+
+/*
  * The bit 0 ~ bit 15 of kvm_userspace_memory_region::flags are visible for
  * userspace, other bits are reserved for kvm internal use which are defined
  * in include/linux/kvm_host.h.
@@ -67,6 +85,11 @@ struct kvm_memslot_changeset {
 #define KVM_MEM_LOG_DIRTY_PAGES	(1UL << 0)
 #define KVM_MEM_READONLY	(1UL << 1)
 #define KVM_MEM_GUEST_MEMFD	(1UL << 2)
+/*
+ * kvmfork: log into the slot's bitmap even with a dirty ring (bit 15, away
+ * from upstream's sequence); available with KVM_CAP_DIRTY_LOG_HARVEST.
+ */
+#define KVM_MEM_DIRTY_LOG_BITMAP	(1UL << 15)
 
 /* for KVM_IRQ_LINE */
 struct kvm_irq_level {
@@ -943,6 +966,7 @@ struct kvm_enable_cap {
 #define KVM_CAP_X86_GUEST_MODE 238
 /* kvmfork: numbered away from upstream's sequence, which goes on from 238. */
 #define KVM_CAP_MEMSLOT_CHANGESET 0x4b460001
+#define KVM_CAP_DIRTY_LOG_HARVEST 0x4b460002
 
 struct kvm_irq_routing_irqchip {
 	__u32 irqchip;
@@ -1578,6 +1602,8 @@ struct kvm_create_guest_memfd {
 
 /* kvmfork: available with KVM_CAP_MEMSLOT_CHANGESET */
 #define KVM_SET_MEMSLOT_CHANGESET _IOWR(KVMIO, 0xf0, struct kvm_memslot_changeset)
+/* kvmfork: available with KVM_CAP_DIRTY_LOG_HARVEST */
+#define KVM_HARVEST_DIRTY_LOG	_IOWR(KVMIO, 0xf1, struct kvm_dirty_log_harvest)
 
 struct kvm_pre_fault_memory {
 	__u64 gpa;

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KVM_HARVEST_DIRTY_LOG: fetch and clear the dirty log of one memslot, or
+ * of a page range of it, in one call.
+ *
+ * KVM_GET_DIRTY_LOG walks and copies a whole slot's bitmap and, without
+ * manual protect, holds mmu_lock across the whole slot.  A display refresh
+ * wants a few MiB of framebuffer out of a slot that may map all of guest
+ * RAM, tens of times a second; and on a VM with a dirty ring there is no
+ * bitmap at all, so QEMU flushes every vCPU's ring (kicking each one out
+ * of KVM_RUN) to learn what the framebuffer's pages did.
+ *
+ * Here, per bitmap word of the range:
+ *   1. read it; a clean word costs one load and nothing else (no lock);
+ *   2. fetch-and-clear it with xchg: a bit set by a vCPU after this is
+ *      kept for the next harvest;
+ *   3. write-protect (or clear the D bits of) exactly the pages of the
+ *      word's mask, under mmu_lock, which is dropped every
+ *      KVM_HARVEST_LOCK_WORDS dirty words so that a huge dirty range never
+ *      holds it for long;
+ * then one TLB flush over the span of the dirty pages, and only then the
+ * copy to userspace: a write that reaches a page after its bit was taken
+ * either happened before the flush, and is in the page when userspace
+ * reads it, or faults and sets the bit again.  No SRCU synchronization;
+ * kvm->slots_lock keeps the slot and its second bitmap (our buffer) while
+ * we work, as for KVM_GET_DIRTY_LOG.
+ *
+ * If the copy to userspace fails, the bits are put back into the slot's
+ * bitmap: the pages stay reported as dirty and nothing is lost.
+ *
+ * A slot created with KVM_MEM_DIRTY_LOG_BITMAP logs into its bitmap even
+ * when the VM has a dirty ring; it is what this call harvests there.
+ */
+#include <linux/kvm_host.h>
+#include <linux/bitmap.h>
+#include <linux/sched.h>
+#include <linux/uaccess.h>
+
+#include "kvm_mm.h"
+
+/* Dirty words protected per mmu_lock hold: 64 words, 4096 pages. */
+#define KVM_HARVEST_LOCK_WORDS	64
+
+/* The slot-relative gfn of the first page of bitmap word @w. */
+static inline gfn_t word_gfn(unsigned long w)
+{
+	return (gfn_t)w * BITS_PER_LONG;
+}
+
+static int kvm_harvest_check(struct kvm *kvm,
+			     const struct kvm_dirty_log_harvest *h,
+			     struct kvm_memory_slot **slotp)
+{
+	struct kvm_memory_slot *slot;
+	int as_id = h->slot >> 16;
+	int id = (u16)h->slot;
+	int i;
+
+	if (h->flags)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(h->pad); i++)
+		if (h->pad[i])
+			return -EINVAL;
+	if (as_id >= kvm_arch_nr_memslot_as_ids(kvm) || id >= KVM_USER_MEM_SLOTS)
+		return -EINVAL;
+
+	slot = id_to_memslot(__kvm_memslots(kvm, as_id), id);
+	if (!slot)
+		return -ENOENT;
+	/* Not logging, or logging into the dirty ring only. */
+	if (!(slot->flags & KVM_MEM_LOG_DIRTY_PAGES) || !slot->dirty_bitmap)
+		return -ENXIO;
+
+	if (!h->num_pages || h->first_page % 64)
+		return -EINVAL;
+	if (h->first_page >= slot->npages ||
+	    h->num_pages > slot->npages - h->first_page)
+		return -ERANGE;
+	if (h->num_pages % 64 && h->first_page + h->num_pages != slot->npages)
+		return -EINVAL;
+	*slotp = slot;
+	return 0;
+}
+
+static int kvm_harvest_dirty_log(struct kvm *kvm,
+				 struct kvm_dirty_log_harvest *h)
+{
+	struct kvm_memory_slot *slot;
+	unsigned long *bitmap, *buf;
+	unsigned long i, first, nwords, nbytes, nr_dirty = 0;
+	unsigned long lo = ULONG_MAX, hi = 0;
+	void __user *ubuf = u64_to_user_ptr(h->dirty_bitmap);
+	int locked_words = 0;
+	bool locked = false;
+	int r;
+
+	r = kvm_harvest_check(kvm, h, &slot);
+	if (r)
+		return r;
+
+	first = h->first_page / BITS_PER_LONG;
+	nwords = DIV_ROUND_UP(h->num_pages, BITS_PER_LONG);
+	nbytes = nwords * sizeof(long);
+	if (!access_ok(ubuf, nbytes))
+		return -EFAULT;
+
+	/* Intel PML: have running vCPUs flush their logs into the bitmap. */
+	kvm_arch_sync_dirty_log(kvm, slot);
+
+	bitmap = slot->dirty_bitmap + first;
+	buf = kvm_second_dirty_bitmap(slot) + first;
+	for (i = 0; i < nwords; i++) {
+		unsigned long mask = READ_ONCE(bitmap[i]);
+
+		if (!mask) {
+			buf[i] = 0;
+			continue;
+		}
+		mask = xchg(&bitmap[i], 0);
+		buf[i] = mask;
+		if (!mask)
+			continue;
+
+		nr_dirty += hweight_long(mask);
+		lo = min(lo, i * BITS_PER_LONG + __ffs(mask));
+		hi = max(hi, i * BITS_PER_LONG + __fls(mask));
+		if (!locked) {
+			KVM_MMU_LOCK(kvm);
+			locked = true;
+		}
+		kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot, word_gfn(first + i),
+							mask);
+		if (++locked_words == KVM_HARVEST_LOCK_WORDS) {
+			KVM_MMU_UNLOCK(kvm);
+			locked = false;
+			locked_words = 0;
+			cond_resched();
+		}
+	}
+	if (locked)
+		KVM_MMU_UNLOCK(kvm);
+
+	if (nr_dirty) {
+		gfn_t base = slot->base_gfn + first * BITS_PER_LONG;
+
+		kvm_flush_remote_tlbs_range(kvm, base + lo, hi - lo + 1);
+		kvm->stat.generic.dirty_harvest_tlb_flushes++;
+	}
+	kvm->stat.generic.dirty_harvests++;
+	kvm->stat.generic.dirty_harvest_pages += nr_dirty;
+
+	if (copy_to_user(ubuf, buf, nbytes)) {
+		/* Give the pages back: still dirty, reported next time. */
+		for (i = 0; i < nwords; i++)
+			if (buf[i])
+				atomic_long_or(buf[i], (atomic_long_t *)&bitmap[i]);
+		return -EFAULT;
+	}
+	h->nr_dirty = nr_dirty;
+	return 0;
+}
+
+int kvm_vm_ioctl_harvest_dirty_log(struct kvm *kvm, void __user *argp)
+{
+	struct kvm_dirty_log_harvest __user *uh = argp;
+	struct kvm_dirty_log_harvest h;
+	int r;
+
+	if (copy_from_user(&h, argp, sizeof(h)))
+		return -EFAULT;
+	/* Where the result goes must be writable before anything is taken. */
+	if (put_user(0ULL, &uh->nr_dirty))
+		return -EFAULT;
+
+	mutex_lock(&kvm->slots_lock);
+	r = kvm_harvest_dirty_log(kvm, &h);
+	mutex_unlock(&kvm->slots_lock);
+	if (r)
+		return r;
+
+	return put_user(h.nr_dirty, &uh->nr_dirty);
+}
