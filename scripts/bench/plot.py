@@ -20,6 +20,7 @@ VALUE at the same x (e.g. our path against upstream's).  Exit status 2 on
 bad arguments or a CSV without the named columns, naming them.
 """
 import argparse
+import textwrap
 import csv
 import statistics
 import sys
@@ -146,10 +147,12 @@ def main():
                 ax.set_yscale("log")
             ax.grid(True, alpha=0.3)
             if i == 0:
-                ax.set_title(f"{a.facet}={fac}" if a.facet else a.title, fontsize=10)
+                # Wrapped: a long title ran off the figure's edge.
+                ax.set_title(f"{a.facet}={fac}" if a.facet else textwrap.fill(a.title, 60),
+                             fontsize=10)
             ax.legend(fontsize=8)
     if a.facet and a.title:
-        fig.suptitle(a.title)
+        fig.suptitle(textwrap.fill(a.title, 90))
     stamp = next((c for c in comments if c.startswith("date=") or " date=" in c), "")
     fig.text(0.01, 0.005, stamp[:160], fontsize=6, alpha=0.7)
     fig.tight_layout(rect=(0, 0.02, 1, 0.97 if a.facet and a.title else 1))
