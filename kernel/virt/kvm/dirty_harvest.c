@@ -144,18 +144,22 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 		gfn_t base = slot->base_gfn + first * BITS_PER_LONG;
 
 		kvm_flush_remote_tlbs_range(kvm, base + lo, hi - lo + 1);
-		kvm->stat.generic.dirty_harvest_tlb_flushes++;
 	}
-	kvm->stat.generic.dirty_harvests++;
-	kvm->stat.generic.dirty_harvest_pages += nr_dirty;
 
 	if (copy_to_user(ubuf, buf, nbytes)) {
-		/* Give the pages back: still dirty, reported next time. */
+		/*
+		 * Give the pages back: still dirty, reported next time.  The
+		 * call is refused, so the harvest stats count nothing.
+		 */
 		for (i = 0; i < nwords; i++)
 			if (buf[i])
 				atomic_long_or(buf[i], (atomic_long_t *)&bitmap[i]);
 		return -EFAULT;
 	}
+	kvm->stat.generic.dirty_harvests++;
+	kvm->stat.generic.dirty_harvest_pages += nr_dirty;
+	if (nr_dirty)
+		kvm->stat.generic.dirty_harvest_tlb_flushes++;
 	h->nr_dirty = nr_dirty;
 	return 0;
 }

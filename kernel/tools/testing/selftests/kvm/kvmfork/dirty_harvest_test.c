@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/bitops.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
@@ -153,10 +154,8 @@ static int harvest(uint32_t slot, uint64_t first, uint64_t num, uint64_t *bitmap
 }
 
 /* Harvest @num pages from @first and OR them into @all (slot-relative). */
-static bool test_bit64(const uint64_t *b, uint64_t i)
-{
-	return b[i / 64] >> (i % 64) & 1;
-}
+/* Bit @i of a KVM dirty bitmap (unsigned longs, x86-64: 64 bits each) */
+#define test_bit64(b, i) test_bit((i), (const unsigned long *)(b))
 
 static int cur_harvest;			/* index in the epoch, for messages */
 static int first_report[NPAGES];	/* harvest that first reported it */
@@ -184,15 +183,11 @@ static uint64_t harvest_into(uint64_t first, uint64_t num, uint64_t *all)
 	return count;
 }
 
-static void run_list(struct kvm_vcpu *vcpu, const uint64_t *pages, int n)
+/* Run @vcpu until its next GUEST_SYNC; anything else fails the test. */
+static void run_to_sync(struct kvm_vcpu *vcpu)
 {
 	struct ucall uc;
-	int i;
 
-	*hva_mode = G_LIST;
-	for (i = 0; i < n; i++)
-		hva_write_list[i] = pages[i];
-	*hva_write_n = n;
 	vcpu_run(vcpu);
 	switch (get_ucall(vcpu, &uc)) {
 	case UCALL_SYNC:
@@ -200,8 +195,20 @@ static void run_list(struct kvm_vcpu *vcpu, const uint64_t *pages, int n)
 	case UCALL_ABORT:
 		REPORT_GUEST_ASSERT(uc);
 	default:
-		TEST_FAIL("unexpected exit %s", exit_reason_str(vcpu->run->exit_reason));
+		TEST_FAIL("vCPU %u: unexpected exit %s", vcpu->id,
+			  exit_reason_str(vcpu->run->exit_reason));
 	}
+}
+
+static void run_list(struct kvm_vcpu *vcpu, const uint64_t *pages, int n)
+{
+	int i;
+
+	*hva_mode = G_LIST;
+	for (i = 0; i < n; i++)
+		hva_write_list[i] = pages[i];
+	*hva_write_n = n;
+	run_to_sync(vcpu);
 }
 
 static const char *const h_stats[] = {
@@ -311,12 +318,13 @@ static void test_refusals(void)
 	static const uint64_t pages[] = { 3, 70, 999 };
 	struct kvm_userspace_memory_region2 region;
 	struct kvm_dirty_log_harvest h, *ro;
-	uint64_t buf[WORDS], got[WORDS];
+	uint64_t buf[WORDS], got[WORDS], before[3];
 	void *none;
 	int r;
 
 	create_vm(1, false, KVM_MEM_LOG_DIRTY_PAGES);
 	run_list(vcpus[0], pages, ARRAY_SIZE(pages));
+	read_stats(before);
 
 	h = base(buf); h.flags = 1;		refused(&h, EINVAL, "flags");
 	h = base(buf); h.pad[2] = 1;		refused(&h, EINVAL, "padding");
@@ -357,6 +365,7 @@ static void test_refusals(void)
 	TEST_ASSERT(r && errno == EINVAL, "KVM_MEM_DIRTY_LOG_BITMAP switched on while logging: %s",
 		    r ? strerror(errno) : "accepted");
 
+	expect_stats(before, 0, 0, 0, "the refused calls");
 	memset(got, 0, sizeof(got));
 	harvest_into(0, NPAGES, got);
 	expect_exactly(got, pages, ARRAY_SIZE(pages), 0, NPAGES, "after the refusals");
@@ -364,7 +373,7 @@ static void test_refusals(void)
 	munmap(none, getpagesize());
 	munmap(ro, getpagesize());
 	kvm_vm_free(vm);
-	ksft_test_result_pass("refusals: 15 kinds of bad argument, each its errno, no page lost; slot flag refusals\n");
+	ksft_test_result_pass("refusals: 15 kinds of bad argument, each its errno, no stat counted, no page lost; slot flag refusals\n");
 }
 
 /* --- concurrent writers */
@@ -375,22 +384,12 @@ static atomic_bool quit;
 static void *vcpu_thread(void *arg)
 {
 	struct kvm_vcpu *vcpu = arg;
-	struct ucall uc;
 
 	for (;;) {
 		sem_wait(&sem_go[vcpu->id]);
 		if (atomic_load(&quit))
 			return NULL;
-		vcpu_run(vcpu);
-		switch (get_ucall(vcpu, &uc)) {
-		case UCALL_SYNC:
-			break;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-		default:
-			TEST_FAIL("vCPU %u: unexpected exit %s", vcpu->id,
-				  exit_reason_str(vcpu->run->exit_reason));
-		}
+		run_to_sync(vcpu);
 		sem_post(&sem_stopped);
 	}
 }
