@@ -14,7 +14,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 8G
 S := $(CURDIR)/scripts
-QEMU_TARGETS := qemu-system-x86_64 qemu-img tests/qtest/migration-test tests/qtest/display-vga-test tests/qtest/kvm-memslots-test
+QEMU_TARGETS := qemu-system-x86_64 qemu-img tests/qtest/migration-test tests/qtest/display-vga-test tests/qtest/kvm-memslots-test tests/qtest/kvm-vga-harvest-test
 
 .PHONY: all setup trees qemu kernel linux-headers export status check check-full \
         box bench demo clean distclean help

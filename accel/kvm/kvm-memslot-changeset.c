@@ -63,6 +63,7 @@
 #include "exec/memory.h"
 #include "exec/ram_addr.h"
 #include "kvm-memslot-changeset.h"
+#include "kvm-qemu-stats.h"
 #include "trace.h"
 
 /* What the kernel has for one slot id (a key: as_id << 16 | id). */
@@ -619,11 +620,7 @@ bool kvm_changeset_end(KVMMemoryListener *kml)
 }
 
 /* query-stats: QEMU's own counters beside the kernel's */
-static const struct {
-    const char *name;
-    StatsType type;
-    bool ns;
-} kvm_changeset_stat_desc[] = {
+static const KVMQemuStatDesc kvm_changeset_stat_desc[] = {
     { "qemu_memslot_commits_atomic", STATS_TYPE_CUMULATIVE },
     { "qemu_memslot_commits_upstream", STATS_TYPE_CUMULATIVE },
     { "qemu_memslot_commits_fallback", STATS_TYPE_CUMULATIVE },
@@ -636,7 +633,7 @@ static const struct {
     { "qemu_memslot_commit_ns_max", STATS_TYPE_PEAK, true },
 };
 
-static uint64_t kvm_changeset_stat_value(int i)
+StatsList *kvm_changeset_stats(StatsList *list, strList *names)
 {
     KVMChangesetStats *s = &cs.stats;
     uint64_t commits = s->commits_atomic + s->commits_upstream +
@@ -648,46 +645,12 @@ static uint64_t kvm_changeset_stat_value(int i)
     };
 
     QEMU_BUILD_BUG_ON(ARRAY_SIZE(v) != ARRAY_SIZE(kvm_changeset_stat_desc));
-    return v[i];
-}
-
-StatsList *kvm_changeset_stats(StatsList *list, strList *names)
-{
-    int i;
-
-    for (i = ARRAY_SIZE(kvm_changeset_stat_desc) - 1; i >= 0; i--) {
-        Stats *st;
-
-        if (!apply_str_list_filter(kvm_changeset_stat_desc[i].name, names)) {
-            continue;
-        }
-        st = g_new0(Stats, 1);
-        st->name = g_strdup(kvm_changeset_stat_desc[i].name);
-        st->value = g_new0(StatsValue, 1);
-        st->value->type = QTYPE_QNUM;
-        st->value->u.scalar = kvm_changeset_stat_value(i);
-        QAPI_LIST_PREPEND(list, st);
-    }
-    return list;
+    return kvm_qemu_stats_list(list, names, kvm_changeset_stat_desc, v,
+                               ARRAY_SIZE(v));
 }
 
 StatsSchemaValueList *kvm_changeset_stats_schema(StatsSchemaValueList *list)
 {
-    int i;
-
-    for (i = ARRAY_SIZE(kvm_changeset_stat_desc) - 1; i >= 0; i--) {
-        StatsSchemaValue *v = g_new0(StatsSchemaValue, 1);
-
-        v->name = g_strdup(kvm_changeset_stat_desc[i].name);
-        v->type = kvm_changeset_stat_desc[i].type;
-        if (kvm_changeset_stat_desc[i].ns) {
-            v->has_unit = true;
-            v->unit = STATS_UNIT_SECONDS;
-            v->has_base = true;
-            v->base = 10;
-            v->exponent = -9;
-        }
-        QAPI_LIST_PREPEND(list, v);
-    }
-    return list;
+    return kvm_qemu_stats_schema(list, kvm_changeset_stat_desc,
+                                 ARRAY_SIZE(kvm_changeset_stat_desc));
 }

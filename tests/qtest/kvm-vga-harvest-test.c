@@ -1,0 +1,352 @@
+/*
+ * qtest: a display refresh harvests its framebuffer's dirty pages
+ * (-accel kvm,dirty-harvest=auto|on|off)
+ *
+ * Copyright (c) 2026 kvmfork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A guest on KVM (kvmfork/vga-pattern-bootblock.S) draws a sequence of
+ * checkerboards into the linear framebuffer of -vga std, in a 1280x480
+ * mode of 8 bits per pixel that the test sets through the Bochs VBE
+ * registers; each pattern inverts every tile of the one before.  After
+ * each pattern the test takes a screendump and compares every pixel: a
+ * page whose dirty bit the display's harvest lost shows as lines of the
+ * previous pattern.  A palette mode is drawn into a shadow surface, and
+ * only the lines the dirty log names are redrawn, so the picture is only
+ * as right as the dirty log.  (At 15 bits per pixel and above the display
+ * shares the guest's video memory with the screendump, which would then
+ * be right whatever the dirty log said.)
+ *
+ * Run with the bitmap and with the dirty ring, our path (dirty-harvest=on)
+ * and upstream's (off).  QEMU's counters (query-stats, target vm, provider
+ * kvm) must say which path ran: on, every refresh harvested by range and
+ * none fell back, so with the ring no refresh kicked a vCPU; off, no
+ * harvest at all.  dirty-harvest=on on a kernel without
+ * KVM_CAP_DIRTY_LOG_HARVEST, and a value that is not auto/on/off, stop
+ * QEMU with a message naming the property.
+ */
+
+#include "qemu/osdep.h"
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "kvmfork/vga-pattern-bootblock.h"
+
+#define MAILBOX         0x9000
+#define MB_SEQ          (MAILBOX + 0)
+#define MB_ACK          (MAILBOX + 4)
+#define MB_LFB          (MAILBOX + 8)
+#define MB_WIDTH        (MAILBOX + 12)
+#define MB_HEIGHT       (MAILBOX + 16)
+#define MB_COLORS       (MAILBOX + 20)
+#define WIDTH           1280            /* pixels of the mode */
+#define HEIGHT          480
+#define GUEST_WIDTH     (WIDTH / 2)     /* the guest writes 16-bit words */
+#define PATTERNS        16
+#define COLOR0          0x0101          /* two pixels of palette index 1 */
+#define COLOR1          0x0202          /* two pixels of palette index 2 */
+#define WAIT_S          120
+
+static char *tmpdir;
+static char *disk;
+
+/* -1: no /dev/kvm; else whether KVM_CAP_DIRTY_LOG_HARVEST is there */
+static int harvest_cap(void)
+{
+    int fd = open("/dev/kvm", O_RDWR);
+    int r;
+
+    if (fd < 0) {
+        return -1;
+    }
+    r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_HARVEST);
+    close(fd);
+    return r > 0;
+}
+
+static bool ring_cap(void)
+{
+    int fd = open("/dev/kvm", O_RDWR);
+    int r;
+
+    if (fd < 0) {
+        return false;
+    }
+    r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+    close(fd);
+    return r > 0;
+}
+
+/* QEMU's value of one of its counters (target vm, provider kvm) */
+static int64_t vm_stat(QTestState *qts, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-stats', 'arguments': "
+                           "{'target': 'vm', 'providers': [{'provider': "
+                           "'kvm', 'names': [%s]}]}}", name);
+    QList *res = qdict_get_qlist(rsp, "return");
+    int64_t v = -1;
+
+    if (res && !qlist_empty(res)) {
+        QDict *e = qobject_to(QDict, qlist_peek(res));
+        QList *stats = qdict_get_qlist(e, "stats");
+
+        if (stats && !qlist_empty(stats)) {
+            v = qdict_get_int(qobject_to(QDict, qlist_peek(stats)), "value");
+        }
+    }
+    qobject_unref(rsp);
+    return v;
+}
+
+static uint32_t pci_cfg_readl(QTestState *qts, int dev, int off)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000u | (dev << 11) | off);
+    return qtest_inl(qts, 0xcfc);
+}
+
+static void vbe_write(QTestState *qts, uint16_t index, uint16_t value)
+{
+    qtest_outw(qts, 0x1ce, index);
+    qtest_outw(qts, 0x1cf, value);
+}
+
+/* DAC entries 1 (red) and 2 (cyan), 6 bits per component */
+static const guchar dac[2][3] = { { 0x3f, 0, 0 }, { 0, 0x3f, 0x3f } };
+
+static void set_palette(QTestState *qts)
+{
+    qtest_outb(qts, 0x3c8, 1);              /* DAC write index */
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 3; j++) {
+            qtest_outb(qts, 0x3c9, dac[i][j]);
+        }
+    }
+}
+
+/*
+ * Screendump to a PPM and count the pixels that are not pattern @seq;
+ * the first is described in @first.
+ */
+static int check_screen(QTestState *qts, uint32_t seq, GString *first)
+{
+    g_autofree char *ppm = g_strdup_printf("%s/screen.ppm", tmpdir);
+    g_autofree gchar *data = NULL;
+    guchar want[2][3];
+    gsize len;
+    int w, h, maxval, off, x, y, bad = 0;
+    QDict *rsp;
+
+    rsp = qtest_qmp(qts, "{'execute': 'screendump', 'arguments': "
+                    "{'filename': %s}}", ppm);
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    g_assert(g_file_get_contents(ppm, &data, &len, NULL));
+    g_assert(sscanf(data, "P6 %d %d %d%n", &w, &h, &maxval, &off) == 3);
+    g_assert_cmpint(w, ==, WIDTH);
+    g_assert_cmpint(h, ==, HEIGHT);
+    g_assert_cmpint(maxval, ==, 255);
+    off++;                          /* the one whitespace after maxval */
+    g_assert_cmpuint(len, >=, off + WIDTH * HEIGHT * 3);
+
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 3; j++) {
+            want[i][j] = dac[i][j] ? 0xff : 0;  /* 0x3f shows as 0xff */
+        }
+    }
+    for (y = 0; y < HEIGHT; y++) {
+        for (x = 0; x < WIDTH; x++) {
+            const guchar *p = (const guchar *)data + off + (y * WIDTH + x) * 3;
+            const guchar *q = want[(((x / 2) >> 4) + (y >> 4) + seq) & 1];
+
+            if (memcmp(p, q, 3)) {
+                if (!bad++) {
+                    g_string_printf(first, "(%d,%d) is %02x%02x%02x, "
+                                    "pattern %u has %02x%02x%02x there",
+                                    x, y, p[0], p[1], p[2], seq,
+                                    q[0], q[1], q[2]);
+                }
+            }
+        }
+    }
+    return bad;
+}
+
+typedef struct Case {
+    const char *name;
+    const char *harvest;            /* dirty-harvest= */
+    bool ring;
+} Case;
+
+static void test_patterns(const void *opaque)
+{
+    const Case *c = opaque;
+    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
+    int cap = harvest_cap();
+    bool ours;
+    QTestState *qts;
+    uint32_t lfb, seq;
+    g_autoptr(GString) first = g_string_new("");
+    int64_t h0, f0;
+
+    if (cap < 0) {
+        g_test_skip("no /dev/kvm");
+        return;
+    }
+    if (c->ring && !ring_cap()) {
+        g_test_skip("KVM has no dirty ring");
+        return;
+    }
+    if (!strcmp(c->harvest, "on") && !cap) {
+        g_test_skip("this kernel's KVM has no KVM_CAP_DIRTY_LOG_HARVEST");
+        return;
+    }
+    ours = strcmp(c->harvest, "off") && cap;
+
+    unlink(serial);
+    qts = qtest_initf("-accel kvm,dirty-harvest=%s%s -machine pc -m 64 "
+                      "-cpu qemu64 -vga std -display none "
+                      "-drive file=%s,format=raw -serial file:%s",
+                      c->harvest, c->ring ? ",dirty-ring-size=4096" : "",
+                      disk, serial);
+    /* KVM must be what runs the guest */
+    {
+        QDict *rsp = qtest_qmp(qts, "{'execute': 'query-kvm'}");
+
+        g_assert(qdict_get_bool(qdict_get_qdict(rsp, "return"), "enabled"));
+        qobject_unref(rsp);
+    }
+
+    /* The guest runs its loop once it has printed 'A' */
+    for (int i = 0; ; i++) {
+        g_autofree gchar *out = NULL;
+
+        if (g_file_get_contents(serial, &out, NULL, NULL) && strchr(out, 'A')) {
+            break;
+        }
+        g_assert_cmpint(i, <, WAIT_S * 10);
+        g_usleep(100 * 1000);
+    }
+
+    /* The linear framebuffer: BAR 0 of the VGA at 00:02.0 */
+    lfb = pci_cfg_readl(qts, 2, 0x10) & ~0xfu;
+    g_assert_cmphex(lfb, !=, 0);
+    vbe_write(qts, 4, 0);                   /* VBE_DISPI_INDEX_ENABLE */
+    vbe_write(qts, 1, WIDTH);               /* XRES */
+    vbe_write(qts, 2, HEIGHT);              /* YRES */
+    vbe_write(qts, 3, 8);                   /* BPP */
+    vbe_write(qts, 4, 0x41);                /* ENABLED | LFB_ENABLED */
+    set_palette(qts);
+    qtest_writel(qts, MB_LFB, lfb);
+    qtest_writel(qts, MB_WIDTH, GUEST_WIDTH);
+    qtest_writel(qts, MB_HEIGHT, HEIGHT);
+    qtest_writel(qts, MB_COLORS, COLOR0);
+    qtest_writel(qts, MB_COLORS + 4, COLOR1);
+
+    /* Pattern 0, and a refresh that draws the new mode whole */
+    h0 = vm_stat(qts, "qemu_dirty_harvests");
+    f0 = vm_stat(qts, "qemu_dirty_harvest_fallbacks");
+    for (seq = 1; seq <= PATTERNS; seq++) {
+        int bad;
+
+        qtest_writel(qts, MB_SEQ, seq);
+        for (int i = 0; qtest_readl(qts, MB_ACK) != seq; i++) {
+            g_assert_cmpint(i, <, WAIT_S * 1000);
+            g_usleep(1000);
+        }
+        bad = check_screen(qts, seq, first);
+        if (bad) {
+            g_test_message("%s: pattern %u: %d of %d pixels wrong; first: %s",
+                           c->name, seq, bad, WIDTH * HEIGHT, first->str);
+        }
+        g_assert_cmpint(bad, ==, 0);
+    }
+
+    if (ours) {
+        int64_t h = vm_stat(qts, "qemu_dirty_harvests") - h0;
+        int64_t f = vm_stat(qts, "qemu_dirty_harvest_fallbacks") - f0;
+
+        g_test_message("%s: %" PRId64 " range harvests, %" PRId64
+                       " fallbacks over %d refreshes", c->name, h, f,
+                       PATTERNS);
+        g_assert_cmpint(h, >=, PATTERNS);
+        g_assert_cmpint(f, ==, 0);
+        g_assert_cmpint(vm_stat(qts, "qemu_dirty_harvest_fallback_kicks"),
+                        ==, 0);
+    } else {
+        g_assert_cmpint(vm_stat(qts, "qemu_dirty_harvests"), ==, 0);
+    }
+    qtest_quit(qts);
+}
+
+/* dirty-harvest=on without the capability, and a bad value, stop QEMU */
+static void test_refused(const void *opaque)
+{
+    const char *value = opaque;
+    const char *qemu = getenv("QTEST_QEMU_BINARY");
+    int cap = harvest_cap();
+    g_autofree char *cmd = NULL;
+    g_autofree gchar *out = NULL, *err = NULL;
+    gint status;
+
+    if (cap < 0) {
+        g_test_skip("no /dev/kvm");
+        return;
+    }
+    if (!strcmp(value, "on") && cap) {
+        g_test_skip("this kernel's KVM has KVM_CAP_DIRTY_LOG_HARVEST: "
+                    "dirty-harvest=on is accepted here");
+        return;
+    }
+    g_assert_nonnull(qemu);
+    cmd = g_strdup_printf("%s -accel kvm,dirty-harvest=%s -machine none "
+                          "-display none -nodefaults", qemu, value);
+    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
+    g_test_message("%s: QEMU said: %s", cmd, err);
+    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert(strstr(err, "dirty-harvest"));
+}
+
+int main(int argc, char **argv)
+{
+    static const Case cases[] = {
+        { "bitmap/on", "on", false },
+        { "bitmap/off", "off", false },
+        { "ring/on", "on", true },
+        { "ring/off", "off", true },
+        { "bitmap/auto", "auto", false },
+    };
+    int ret;
+    GError *err = NULL;
+
+    g_test_init(&argc, &argv, NULL);
+    tmpdir = g_dir_make_tmp("kvm-vga-harvest-XXXXXX", &err);
+    g_assert_no_error(err);
+    disk = g_strdup_printf("%s/boot.raw", tmpdir);
+    g_assert(g_file_set_contents(disk, (const char *)vga_pattern_bootsect,
+                                 sizeof(vga_pattern_bootsect), NULL));
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *path = g_strdup_printf("/kvm-vga-harvest/%s",
+                                                cases[i].name);
+
+        qtest_add_data_func(path, &cases[i], test_patterns);
+    }
+    qtest_add_data_func("/kvm-vga-harvest/refused/on-without-kernel", "on",
+                        test_refused);
+    qtest_add_data_func("/kvm-vga-harvest/refused/bad-value", "sometimes",
+                        test_refused);
+    ret = g_test_run();
+
+    unlink(disk);
+    g_free(disk);
+    g_autofree char *ppm = g_strdup_printf("%s/screen.ppm", tmpdir);
+    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
+    unlink(ppm);
+    unlink(serial);
+    rmdir(tmpdir);
+    g_free(tmpdir);
+    return ret;
+}
