@@ -44,7 +44,7 @@ samples=$BENCH_OUT/vga-harvest.csv points=$BENCH_OUT/vga-points.csv
 bench_header vga-harvest > "$samples"
 bench_header vga-points > "$points"
 for f in "$samples" "$points"; do
-  echo "# boxes (CPUs:L2 vCPUs): $boxes, $boxmem MiB each, TDP MMU; L2 RAM MiB: $rams; path=upstream: QEMU's own harvest" >> "$f"
+  echo "# boxes (CPUs:L2 vCPUs): $boxes, $boxmem MiB each, TDP MMU; L2 RAM MiB: $rams; path=upstream: -accel kvm,dirty-harvest=off (QEMU's own harvest), path=harvest: dirty-harvest=on (KVM_HARVEST_DIRTY_LOG)" >> "$f"
 done
 [ "$BENCH_SIZE" = smoke ] || [[ " $boxes " = *" 8:"* ]] || \
   echo "# not measured: 8 L2 vCPUs (an 8-CPU TCG box on 2 host cores: an 8-vCPU L2 alone took ~5 min to boot; BENCH_VGA_BOXES=8:8 runs it)" >> "$points"
@@ -77,13 +77,13 @@ done
 if [ $first = 0 ] && [ "$(grep -vc '^#' "$samples")" -gt 1 ]; then
   bench_plot "$samples" "$BENCH_OUT/vga-harvest.png" --x ram_mb --series path,ring --facet vcpus \
     --y harvest_us="dirty harvest per refresh (us)" --y dump_ms="whole screendump (ms)" \
-    --logy --ratio-series ring=off \
-    --title "vga: dirty harvest per refresh (vga_dirty_snapshot), upstream" || rc=1
+    --logy --ratio-series path=upstream \
+    --title "vga: dirty harvest per refresh (vga_dirty_snapshot), upstream's path vs KVM_HARVEST_DIRTY_LOG" || rc=1
   bench_plot "$points" "$BENCH_OUT/vga-points.png" --x ram_mb --series path,ring --facet vcpus \
     --y kicks_per_s="vCPU kicks/s (signal_exits), refreshing" --y sent_kicks_per_s="kicks/s sent by ring flushes" \
     --y kicks_per_refresh="signal_exits per refresh beyond baseline" --y refresh_draw_us="guest us per frame drawn, refreshing" \
-    --ratio-series ring=off \
-    --title "vga: vCPU kicks from refreshes, upstream" || rc=1
+    --ratio-series path=upstream \
+    --title "vga: vCPU kicks from refreshes, upstream's path vs KVM_HARVEST_DIRTY_LOG" || rc=1
   grep '^# not measured' "$points" | sed 's/^# /bench vga: /'
 else
   bench_log "no harvest samples: nothing to plot"; rc=1

@@ -20,8 +20,12 @@
 # Ring on and off of one size are run back to back, so the ratio between
 # them compares neighbours in time on this noisy machine.
 #
-# Every row has path=upstream: QEMU's harvest as upstream has it (a ranged
-# harvest will add its own rows).  Writes to $OUT:
+# Each point runs twice, back to back, as path=upstream
+# (-accel kvm,dirty-harvest=off: QEMU's harvest as upstream has it) and
+# path=harvest (dirty-harvest=on: the refresh's range only, with
+# KVM_HARVEST_DIRTY_LOG, and with the ring the framebuffer's slot on a
+# bitmap beside it; kernel patch 0010).  $BENCH_VGA_PATHS picks them.
+# Writes to $OUT:
 #   vga-harvest.csv  one row per refresh: path, ring, vcpus, ram_mb, sample,
 #                    harvest_us, harvest_kib (range asked for), dump_ms (the
 #                    whole screendump as QMP saw it);
@@ -67,6 +71,10 @@ cr=$(printf '\r')
 # not_measured WHY: the point is written down, not dropped.
 not_measured() { echo "# not measured: $*" | tee -a $points; }
 
+paths=${BENCH_VGA_PATHS:-upstream harvest}
+for p in $paths; do
+	case $p in upstream|harvest) ;; *) fatal "BENCH_VGA_PATHS: no path '$p' (upstream, harvest)" ;; esac
+done
 failed=0
 for v in $vcpus; do
 	for m in $rams; do
@@ -81,46 +89,61 @@ for v in $vcpus; do
 			continue
 		fi
 		for ring in off on; do
-			n=vga_${v}_${m}_$ring   # a shell name: l2lib keeps L2PID_$n
+		for path in $paths; do
+			n=vga_${v}_${m}_${ring}_$path   # a shell name: l2lib keeps L2PID_$n
 			accel=kvm
 			[ $ring = on ] && accel=kvm,dirty-ring-size=$ring_size
-			echo "vga: $v L2 vCPUs, $m MiB, dirty ring $ring: $refreshes refreshes at $hz/s (box uptime $(uptime_s) s)"
+			case $path in
+			upstream) accel=$accel,dirty-harvest=off ;;
+			harvest) accel=$accel,dirty-harvest=on ;;
+			esac
+			echo "vga: $v L2 vCPUs, $m MiB, dirty ring $ring, path $path: $refreshes refreshes at $hz/s (box uptime $(uptime_s) s)"
 			# A subshell, so that l2lib's fatal ends this point only.
 			# A point that fails is run once more (an L2 boot under
 			# nested TCG sometimes dies: an oops in irqentry_exit, or
 			# QEMU gone with nothing on the serial line, seen with the
 			# ring on, 2026-12-02); the retry is written down in the
 			# points CSV, and its first try's logs are kept.
+			# The trace is written to the box's tmpfs and moved to
+			# $OUT afterwards: each line written through 9p to $OUT
+			# cost ~300 us (2026-12-03, timestamps of -msg
+			# timestamp=on), inside the very window the harvest is
+			# timed in, and more lines for one path than the other.
+			# kvm_dirty_harvest is not traced for the same reason:
+			# QEMU's own counters time those ioctls.
 			for try in 1 2; do
 			if ( L2_SMP=$v L2_RAM=$m L2_ACCEL=$accel L2_INITRD=$img \
 			       L2_APPEND="kvmfork.fps=50 kvmfork.region=256 consoleblank=0" \
 				l2_start $n vga 64 -trace vga_dirty_snapshot -trace kvm_dirty_ring_flush \
-					-trace kvm_dirty_ring_reap -D $OUT/$n.trace
+					-trace kvm_dirty_ring_reap -D $L2TMP/$n.trace
 			       # To the line's end (the serial line sends \r\n), not
 			       # a READY line half written.
 			       l2_wait $n "KVMFORK-VGA-READY .*fps=[0-9]*$cr" 300
 			       echo "$(grep KVMFORK-VGA-READY $OUT/$n.serial.log | tr -d '\r') (box uptime $(uptime_s) s)"
-			       python3 $drv --qmp $L2TMP/$n.qmp --trace $OUT/$n.trace \
+			       python3 $drv --qmp $L2TMP/$n.qmp --trace $L2TMP/$n.trace \
 				       --serial-in $L2TMP/$n.ser.in --serial-log $OUT/$n.serial.log \
 				       --dump $L2TMP/$n.ppm --refreshes $refreshes --warmup 3 --hz $hz \
-				       --base-s $base_s --prefix upstream,$ring,$v,$m \
+				       --base-s $base_s --prefix $path,$ring,$v,$m \
 				       --samples $samples --points $points || fatal "$n: vga-qmp.py failed"
 			       echo "vga: $n measured (box uptime $(uptime_s) s)"
 			       rm -f $L2TMP/$n.ppm
 			       l2_send $n q
 			       l2_wait_exit $n 60 || echo "note: $n did not power off after 'q'"
 			       l2_stop_all ); then
+				mv -f $L2TMP/$n.trace $OUT/$n.trace
 				break
 			fi
 			l2_stop_all
+			mv -f $L2TMP/$n.trace $OUT/$n.trace 2>/dev/null
 			if [ $try = 1 ]; then
 				for f in serial.log qemu.log trace; do mv $OUT/$n.$f $OUT/$n.try1.$f 2>/dev/null; done
-				echo "# retried: $v L2 vCPUs, $m MiB, dirty ring $ring: the first try failed (logs: $n.try1.*; last guest line: '$(tail -1 $OUT/$n.try1.serial.log 2>/dev/null | tr -d '\r' | cut -c1-120)')" | tee -a $points
+				echo "# retried: $v L2 vCPUs, $m MiB, dirty ring $ring, path $path: the first try failed (logs: $n.try1.*; last guest line: '$(tail -1 $OUT/$n.try1.serial.log 2>/dev/null | tr -d '\r' | cut -c1-120)')" | tee -a $points
 			else
-				not_measured "$v L2 vCPUs, $m MiB, dirty ring $ring: failed twice (see $n.try1.*, $n.serial.log, $n.qemu.log)"
+				not_measured "$v L2 vCPUs, $m MiB, dirty ring $ring, path $path: failed twice (see $n.try1.*, $n.serial.log, $n.qemu.log)"
 				failed=$((failed + 1))
 			fi
 			done
+		done
 		done
 	done
 done
