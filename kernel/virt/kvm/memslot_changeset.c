@@ -95,6 +95,59 @@ static bool kvm_cs_inject_failure(int i)
 }
 #endif
 
+/*
+ * A vCPU whose page fault meets a changeset's INVALID copy of a slot
+ * cannot make progress until the changeset's last swap.  Retrying at once
+ * re-enters the guest only to fault again: on an overcommitted host those
+ * vCPUs take the CPU from the thread applying the changeset, and their
+ * SRCU read sections, entered and left for every retry, are what its
+ * grace periods wait for.  So the vCPU sleeps instead, outside SRCU, until
+ * the changeset ends.  0 brings back the immediate retry (for comparison;
+ * kvm.memslot_changeset_wait on the command line, or at run time).
+ */
+static bool kvm_cs_wait_enabled = true;
+module_param_named(memslot_changeset_wait, kvm_cs_wait_enabled, bool, 0644);
+
+/* Longest a vCPU sleeps for one changeset; a changeset ends well before. */
+#define KVM_CS_WAIT_MAX_MS	100
+
+/*
+ * Called by the vCPU run loop, with kvm->srcu held, after a fault noted a
+ * changeset with kvm_vcpu_memslot_changeset_retry().  Drops SRCU (the
+ * changeset's swaps wait for it) while it sleeps until the changeset's
+ * sequence moves on, a signal arrives or KVM_CS_WAIT_MAX_MS pass; the
+ * fault is then retried.
+ */
+void kvm_vcpu_memslot_changeset_wait(struct kvm_vcpu *vcpu)
+{
+	unsigned long seq = vcpu->memslot_changeset_wait;
+	struct kvm *kvm = vcpu->kvm;
+
+	vcpu->memslot_changeset_wait = 0;
+	if (!READ_ONCE(kvm_cs_wait_enabled))
+		return;
+	kvm_vcpu_srcu_read_unlock(vcpu);
+	wait_event_interruptible_timeout(kvm->memslot_changeset_wq,
+					 READ_ONCE(kvm->memslot_changeset_seq) != seq,
+					 msecs_to_jiffies(KVM_CS_WAIT_MAX_MS));
+	kvm_vcpu_srcu_read_lock(vcpu);
+}
+
+/* The INVALID copies are about to be published, or are gone: see above. */
+static void kvm_cs_seq_bump(struct kvm *kvm)
+{
+	WRITE_ONCE(kvm->memslot_changeset_seq, kvm->memslot_changeset_seq + 1);
+	/*
+	 * Odd: ordered before the swap that publishes the INVALID copies.
+	 * Even: after the last swap, and before the waiters' condition is
+	 * checked again by the wakeup (pairs with the barrier in
+	 * prepare_to_wait_event()).
+	 */
+	smp_mb();
+	if (!(kvm->memslot_changeset_seq & 1))
+		wake_up_all(&kvm->memslot_changeset_wq);
+}
+
 /* Classify one entry against the active layout; nothing is changed. */
 static int kvm_cs_classify(struct kvm *kvm, struct kvm_cs_op *op)
 {
@@ -569,6 +622,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	locked = true;
 
 	/* Swap 1: every slot that goes away becomes INVALID where it is. */
+	kvm_cs_seq_bump(kvm);
 	for (i = 0; i < n; i++) {
 		struct kvm_cs_op *op = &ops[i];
 
@@ -643,6 +697,7 @@ static int kvm_set_memslot_changeset(struct kvm *kvm,
 	}
 	if (locked)
 		mutex_unlock(&kvm->slots_arch_lock);
+	kvm_cs_seq_bump(kvm);
 
 	/*
 	 * After swap 2's SRCU wait no vCPU holds an old slot, so no write can
@@ -668,6 +723,7 @@ out_revert:
 	}
 	if (locked)
 		mutex_unlock(&kvm->slots_arch_lock);
+	kvm_cs_seq_bump(kvm);
 out_free:
 	kvm_cs_free(kvm, ops, n);
 out_tlb_stat:

@@ -23,7 +23,9 @@
 # 16 L2 vCPUs are not measured: a 16-CPU box on this 2-core machine took
 # an 8-vCPU L2 about 5 minutes to boot under load, so 16 would not fit the
 # benchmark's time (the line saying so goes into the points CSV).
-# BENCH_MEMSLOT_PARTS (default "kernel qemu") runs one half alone.
+# BENCH_MEMSLOT_PARTS (default "kernel qemu") runs one half alone;
+# BENCH_MEMSLOT_PATHS (comma-separated: upstream, changeset,
+# changeset-spin; default upstream,changeset) picks the QEMU half's paths.
 . "$TOP/scripts/bench/lib.sh"
 rc=0
 parts=${BENCH_MEMSLOT_PARTS:-kernel qemu}
@@ -71,7 +73,8 @@ for b in $boxes; do
   smp=${b%%:*} vc=${b#*:}
   bench_log "QEMU commits, L2 vCPUs ${vc//,/ } in a $smp-CPU box (TDP)"
   if ! bench_box "$BENCH_OUT/box-qemu-$smp" bench-memslot-qemu --smp "$smp" \
-       --env BENCH_SIZE=$BENCH_SIZE --env BENCH_VCPUS=$vc ${BENCH_TOGGLES:+--env BENCH_TOGGLES=$BENCH_TOGGLES}; then
+       --env BENCH_SIZE=$BENCH_SIZE --env BENCH_VCPUS=$vc ${BENCH_TOGGLES:+--env BENCH_TOGGLES=$BENCH_TOGGLES} \
+       ${BENCH_MEMSLOT_PATHS:+--env BENCH_PATHS=$BENCH_MEMSLOT_PATHS}; then
     bench_log "the $smp-CPU box run failed: $BENCH_OUT/box-qemu-$smp.box.log"
     echo "# not measured: L2 vCPUs ${vc//,/ } (the $smp-CPU box run failed: $BENCH_OUT/box-qemu-$smp.box.log)" >> "$points"
     rc=1; continue
@@ -90,6 +93,7 @@ if [ $cfirst = 0 ]; then
     --title "memslot, QEMU: one PAM toggle's commit, upstream path vs one changeset" || rc=1
   bench_plot "$points" "$BENCH_OUT/memslot-qemu-points.png" --x vcpus --series path \
     --y kicks_per_commit="vCPU kicks per commit" --y progress="guest progress while toggling (1 = none lost)" \
+    --y retries_per_commit="page faults retried per commit (changeset in progress)" \
     --ratio-series path=upstream --title "memslot, QEMU: kicks and lost guest progress, upstream path vs changeset" || rc=1
   grep '^# not measured' "$points" | sed 's/^# /bench memslot: /'
 else rc=1; fi
