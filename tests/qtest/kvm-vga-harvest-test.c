@@ -22,7 +22,10 @@
  * and upstream's (off).  QEMU's counters (query-stats, target vm, provider
  * kvm) must say which path ran: on, every refresh harvested by range and
  * none fell back, so with the ring no refresh kicked a vCPU; off, no
- * harvest at all.  dirty-harvest=on on a kernel without
+ * harvest at all.  The migrate/ cases live-migrate the guest while it
+ * draws and the display refreshes: the pages the display harvested must
+ * reach migration, so the destination's framebuffer, in guest memory and
+ * on screen, is the last pattern.  dirty-harvest=on on a kernel without
  * KVM_CAP_DIRTY_LOG_HARVEST, and a value that is not auto/on/off, stop
  * QEMU with a message naming the property.
  */
@@ -180,44 +183,51 @@ typedef struct Case {
     bool ring;
 } Case;
 
-static void test_patterns(const void *opaque)
+/* Whether @c can run here; if not, the case is skipped saying why. */
+static bool can_run(const Case *c)
 {
-    const Case *c = opaque;
-    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
     int cap = harvest_cap();
-    bool ours;
-    QTestState *qts;
-    uint32_t lfb, seq;
-    g_autoptr(GString) first = g_string_new("");
-    int64_t h0, f0;
 
     if (cap < 0) {
         g_test_skip("no /dev/kvm");
-        return;
+        return false;
     }
     if (c->ring && !ring_cap()) {
         g_test_skip("KVM has no dirty ring");
-        return;
+        return false;
     }
     if (!strcmp(c->harvest, "on") && !cap) {
         g_test_skip("this kernel's KVM has no KVM_CAP_DIRTY_LOG_HARVEST");
-        return;
+        return false;
     }
-    ours = strcmp(c->harvest, "off") && cap;
+    return true;
+}
 
+static QTestState *start_qemu(const Case *c, const char *serial,
+                              const char *extra)
+{
     unlink(serial);
-    qts = qtest_initf("-accel kvm,dirty-harvest=%s%s -machine pc -m 64 "
-                      "-cpu qemu64 -vga std -display none "
-                      "-drive file=%s,format=raw -serial file:%s",
-                      c->harvest, c->ring ? ",dirty-ring-size=4096" : "",
-                      disk, serial);
-    /* KVM must be what runs the guest */
-    {
-        QDict *rsp = qtest_qmp(qts, "{'execute': 'query-kvm'}");
+    return qtest_initf("-accel kvm,dirty-harvest=%s%s -machine pc -m 64 "
+                       "-cpu qemu64 -vga std -display none "
+                       "-drive file=%s,format=raw -serial file:%s %s",
+                       c->harvest, c->ring ? ",dirty-ring-size=4096" : "",
+                       disk, serial, extra);
+}
 
-        g_assert(qdict_get_bool(qdict_get_qdict(rsp, "return"), "enabled"));
-        qobject_unref(rsp);
-    }
+/*
+ * Start the guest of case @c, wait for its loop, set the display mode and
+ * tell the guest where to draw.
+ */
+static QTestState *boot(const Case *c, const char *serial)
+{
+    QTestState *qts = start_qemu(c, serial, "");
+    QDict *rsp;
+    uint32_t lfb;
+
+    /* KVM must be what runs the guest */
+    rsp = qtest_qmp(qts, "{'execute': 'query-kvm'}");
+    g_assert(qdict_get_bool(qdict_get_qdict(rsp, "return"), "enabled"));
+    qobject_unref(rsp);
 
     /* The guest runs its loop once it has printed 'A' */
     for (int i = 0; ; i++) {
@@ -244,24 +254,52 @@ static void test_patterns(const void *opaque)
     qtest_writel(qts, MB_HEIGHT, HEIGHT);
     qtest_writel(qts, MB_COLORS, COLOR0);
     qtest_writel(qts, MB_COLORS + 4, COLOR1);
+    return qts;
+}
 
-    /* Pattern 0, and a refresh that draws the new mode whole */
+/* Have the guest draw pattern @seq, and wait until it has */
+static void draw(QTestState *qts, uint32_t seq)
+{
+    qtest_writel(qts, MB_SEQ, seq);
+    for (int i = 0; qtest_readl(qts, MB_ACK) != seq; i++) {
+        g_assert_cmpint(i, <, WAIT_S * 1000);
+        g_usleep(1000);
+    }
+}
+
+/* A screendump of @qts shows pattern @seq, every pixel */
+static void assert_screen(QTestState *qts, const char *what, uint32_t seq)
+{
+    g_autoptr(GString) first = g_string_new("");
+    int bad = check_screen(qts, seq, first);
+
+    if (bad) {
+        g_test_message("%s: pattern %u: %d of %d pixels wrong; first: %s",
+                       what, seq, bad, WIDTH * HEIGHT, first->str);
+    }
+    g_assert_cmpint(bad, ==, 0);
+}
+
+static void test_patterns(const void *opaque)
+{
+    const Case *c = opaque;
+    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
+    bool ours;
+    QTestState *qts;
+    uint32_t seq;
+    int64_t h0, f0;
+
+    if (!can_run(c)) {
+        return;
+    }
+    ours = strcmp(c->harvest, "off") && harvest_cap() > 0;
+    qts = boot(c, serial);
+
     h0 = vm_stat(qts, "qemu_dirty_harvests");
     f0 = vm_stat(qts, "qemu_dirty_harvest_fallbacks");
     for (seq = 1; seq <= PATTERNS; seq++) {
-        int bad;
-
-        qtest_writel(qts, MB_SEQ, seq);
-        for (int i = 0; qtest_readl(qts, MB_ACK) != seq; i++) {
-            g_assert_cmpint(i, <, WAIT_S * 1000);
-            g_usleep(1000);
-        }
-        bad = check_screen(qts, seq, first);
-        if (bad) {
-            g_test_message("%s: pattern %u: %d of %d pixels wrong; first: %s",
-                           c->name, seq, bad, WIDTH * HEIGHT, first->str);
-        }
-        g_assert_cmpint(bad, ==, 0);
+        draw(qts, seq);
+        assert_screen(qts, c->name, seq);
     }
 
     if (ours) {
@@ -279,6 +317,134 @@ static void test_patterns(const void *opaque)
         g_assert_cmpint(vm_stat(qts, "qemu_dirty_harvests"), ==, 0);
     }
     qtest_quit(qts);
+}
+
+static const char *migration_status(QTestState *qts)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
+    QDict *ret = qdict_get_qdict(rsp, "return");
+
+    g_strlcpy(status, ret && qdict_haskey(ret, "status") ?
+              qdict_get_str(ret, "status") : "none", sizeof(status));
+    qobject_unref(rsp);
+    return status;
+}
+
+/*
+ * Live migration while the display refreshes: the guest keeps drawing
+ * patterns and the test keeps taking screendumps, so the display harvests
+ * (and clears) the framebuffer's dirty bits all through the migration.
+ * Every page it took must still reach migration: on the destination the
+ * framebuffer in guest memory, byte for byte, and its screendump, pixel
+ * for pixel, are the last pattern drawn.
+ */
+static void test_migrate(const void *opaque)
+{
+    const Case *c = opaque;
+    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
+    g_autofree char *serial2 = g_strdup_printf("%s/serial-dst", tmpdir);
+    g_autofree char *sock = g_strdup_printf("%s/migrate.sock", tmpdir);
+    g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+    g_autofree char *incoming = g_strdup_printf("-incoming %s", uri);
+    g_autofree guchar *fb = NULL;
+    QTestState *src, *dst;
+    uint32_t seq = 0, lfb;
+    int during = 0, bad = 0;
+    int64_t h0;
+    const char *st;
+
+    if (!can_run(c)) {
+        return;
+    }
+    src = boot(c, serial);
+    dst = start_qemu(c, serial2, incoming);
+    lfb = qtest_readl(src, MB_LFB);
+    draw(src, ++seq);
+    assert_screen(src, "source", seq);
+    h0 = vm_stat(src, "qemu_dirty_harvests");
+
+    /*
+     * Slow enough that patterns are drawn while it runs: most of the
+     * guest's memory is zero pages, which cost next to nothing to send;
+     * what is not (firmware, the framebuffer) takes seconds at 256 KiB/s.
+     */
+    qtest_qmp_assert_success(src, "{'execute': 'migrate-set-parameters',"
+                             "'arguments': {'max-bandwidth': 262144}}");
+    qtest_qmp_assert_success(src, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': %s}}", uri);
+    for (int i = 0; ; i++) {
+        st = migration_status(src);
+        if (strcmp(st, "setup") && strcmp(st, "active") &&
+            strcmp(st, "device")) {
+            break;
+        }
+        g_assert_cmpint(i, <, WAIT_S * 10);
+        if (!strcmp(st, "active") && during < PATTERNS) {
+            draw(src, ++seq);
+            assert_screen(src, "source, migrating", seq);
+            during++;
+            /* Then let it converge: from here on the guest only waits */
+            if (during == PATTERNS) {
+                qtest_qmp_assert_success(src,
+                    "{'execute': 'migrate-set-parameters',"
+                    "'arguments': {'max-bandwidth': 1073741824}}");
+            }
+        } else {
+            g_usleep(100 * 1000);
+        }
+    }
+    g_test_message("%s: migration %s; %d patterns drawn and refreshed while "
+                   "it ran; %" PRId64 " harvests on the source", c->name, st,
+                   during, vm_stat(src, "qemu_dirty_harvests") - h0);
+    g_assert_cmpstr(st, ==, "completed");
+    g_assert_cmpint(during, >=, 4);
+    if (!strcmp(c->harvest, "on")) {
+        g_assert_cmpint(vm_stat(src, "qemu_dirty_harvests") - h0, >, 0);
+        g_assert_cmpint(vm_stat(src, "qemu_dirty_harvest_fallbacks"), ==, 0);
+    }
+
+    /* The destination runs the guest, which drew pattern seq last */
+    for (int i = 0; ; i++) {
+        QDict *rsp = qtest_qmp(dst, "{'execute': 'query-status'}");
+        bool running = qdict_get_bool(qdict_get_qdict(rsp, "return"),
+                                      "running");
+
+        qobject_unref(rsp);
+        if (running) {
+            break;
+        }
+        g_assert_cmpint(i, <, WAIT_S * 10);
+        g_usleep(100 * 1000);
+    }
+    g_assert_cmpuint(qtest_readl(dst, MB_ACK), ==, seq);
+    fb = g_malloc(WIDTH * HEIGHT);
+    qtest_memread(dst, lfb, fb, WIDTH * HEIGHT);
+    for (int y = 0; y < HEIGHT; y++) {
+        for (int x = 0; x < WIDTH; x++) {
+            guchar want = (((x / 2) >> 4) + (y >> 4) + seq) & 1 ? 2 : 1;
+
+            if (fb[y * WIDTH + x] != want && !bad++) {
+                g_test_message("%s: destination framebuffer byte (%d,%d) "
+                               "is %u, pattern %u has %u there", c->name,
+                               x, y, fb[y * WIDTH + x], seq, want);
+            }
+        }
+    }
+    if (bad) {
+        g_test_message("%s: %d of %d framebuffer bytes on the destination "
+                       "are not the last pattern", c->name, bad,
+                       WIDTH * HEIGHT);
+    }
+    g_assert_cmpint(bad, ==, 0);
+    assert_screen(dst, "destination", seq);
+    /* The destination goes on drawing and refreshing */
+    draw(dst, ++seq);
+    assert_screen(dst, "destination, after", seq);
+    qtest_quit(dst);
+    qtest_quit(src);
+    unlink(sock);
+    unlink(serial2);
 }
 
 /* dirty-harvest=on without the capability, and a bad value, stop QEMU */
@@ -318,6 +484,11 @@ int main(int argc, char **argv)
         { "ring/off", "off", true },
         { "bitmap/auto", "auto", false },
     };
+    static const Case migrate_cases[] = {
+        { "migrate/bitmap/on", "on", false },
+        { "migrate/ring/on", "on", true },
+        { "migrate/bitmap/off", "off", false },
+    };
     int ret;
     GError *err = NULL;
 
@@ -333,6 +504,12 @@ int main(int argc, char **argv)
                                                 cases[i].name);
 
         qtest_add_data_func(path, &cases[i], test_patterns);
+    }
+    for (int i = 0; i < ARRAY_SIZE(migrate_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/kvm-vga-harvest/%s",
+                                                migrate_cases[i].name);
+
+        qtest_add_data_func(path, &migrate_cases[i], test_migrate);
     }
     qtest_add_data_func("/kvm-vga-harvest/refused/on-without-kernel", "on",
                         test_refused);
