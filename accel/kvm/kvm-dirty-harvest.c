@@ -65,31 +65,9 @@ static struct {
     KVMHarvestStats stats;
 } hv = { .mode = ON_OFF_AUTO_AUTO };
 
-static void kvm_harvest_get_mode(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    OnOffAuto mode = hv.mode;
-
-    visit_type_OnOffAuto(v, name, &mode, errp);
-}
-
-static void kvm_harvest_set_mode(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    OnOffAuto mode;
-
-    if (!visit_type_OnOffAuto(v, name, &mode, errp)) {
-        return;
-    }
-    hv.mode = mode;
-}
-
 void kvm_harvest_class_init(ObjectClass *oc)
 {
-    object_class_property_add(oc, "dirty-harvest", "OnOffAuto",
-                              kvm_harvest_get_mode, kvm_harvest_set_mode,
-                              NULL, NULL);
-    object_class_property_set_description(oc, "dirty-harvest",
+    kvm_qemu_property_add_on_off_auto(oc, "dirty-harvest", &hv.mode,
         "Harvest only a display refresh's range of the dirty log "
         "(KVM_HARVEST_DIRTY_LOG), also with the dirty ring, without "
         "kicking the vCPUs: on, off, or auto (default: if the kernel can)");

@@ -113,31 +113,9 @@ static struct {
     KVMChangesetStats stats;
 } cs = { .mode = ON_OFF_AUTO_AUTO };
 
-static void kvm_changeset_get_mode(Object *obj, Visitor *v, const char *name,
-                                   void *opaque, Error **errp)
-{
-    OnOffAuto mode = cs.mode;
-
-    visit_type_OnOffAuto(v, name, &mode, errp);
-}
-
-static void kvm_changeset_set_mode(Object *obj, Visitor *v, const char *name,
-                                   void *opaque, Error **errp)
-{
-    OnOffAuto mode;
-
-    if (!visit_type_OnOffAuto(v, name, &mode, errp)) {
-        return;
-    }
-    cs.mode = mode;
-}
-
 void kvm_changeset_class_init(ObjectClass *oc)
 {
-    object_class_property_add(oc, "atomic-memslots", "OnOffAuto",
-                              kvm_changeset_get_mode, kvm_changeset_set_mode,
-                              NULL, NULL);
-    object_class_property_set_description(oc, "atomic-memslots",
+    kvm_qemu_property_add_on_off_auto(oc, "atomic-memslots", &cs.mode,
         "Commit each memory transaction as one atomic memslot changeset "
         "(KVM_SET_MEMSLOT_CHANGESET), without holding the vCPUs: "
         "on, off, or auto (default: if the kernel can)");

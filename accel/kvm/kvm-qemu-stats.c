@@ -12,6 +12,8 @@
 
 #include "qemu/osdep.h"
 #include "system/stats.h"
+#include "qapi/visitor.h"
+#include "qapi/qapi-visit-common.h"
 #include "kvm-qemu-stats.h"
 
 StatsList *kvm_qemu_stats_list(StatsList *list, strList *names,
@@ -57,4 +59,34 @@ StatsSchemaValueList *kvm_qemu_stats_schema(StatsSchemaValueList *list,
         QAPI_LIST_PREPEND(list, v);
     }
     return list;
+}
+
+static void kvm_qemu_get_on_off_auto(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    OnOffAuto mode = *(OnOffAuto *)opaque;
+
+    visit_type_OnOffAuto(v, name, &mode, errp);
+}
+
+static void kvm_qemu_set_on_off_auto(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    OnOffAuto mode;
+
+    if (!visit_type_OnOffAuto(v, name, &mode, errp)) {
+        return;
+    }
+    *(OnOffAuto *)opaque = mode;
+}
+
+void kvm_qemu_property_add_on_off_auto(ObjectClass *oc, const char *name,
+                                       OnOffAuto *var, const char *desc)
+{
+    object_class_property_add(oc, name, "OnOffAuto",
+                              kvm_qemu_get_on_off_auto,
+                              kvm_qemu_set_on_off_auto, NULL, var);
+    object_class_property_set_description(oc, name, desc);
 }

@@ -10,6 +10,15 @@
 #define KVM_QEMU_STATS_H
 
 #include "qapi/qapi-types-stats.h"
+#include "qapi/qapi-types-common.h"
+#include "qom/object.h"
+
+/*
+ * An OnOffAuto property @name of the accelerator class @oc, kept in
+ * *@var (a file's static setting, read at kvm_init()).
+ */
+void kvm_qemu_property_add_on_off_auto(ObjectClass *oc, const char *name,
+                                       OnOffAuto *var, const char *desc);
 
 typedef struct KVMQemuStatDesc {
     const char *name;
