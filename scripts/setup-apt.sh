@@ -46,20 +46,32 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 fi
 
-# Packages: plain names from bookworm, "bpo:NAME" from bookworm-backports.
-plain=() bpo=()
+# Packages: plain names from bookworm, "bpo:NAME" from bookworm-backports,
+# "bpo-pkg:NAME" only NAME itself from bookworm-backports (its dependencies
+# from bookworm where bookworm's versions suffice: libvirt would otherwise
+# pull in backports' systemd).
+plain=() bpo=() bpopkg=()
 while read -r p _; do
-  case "$p" in ""|\#*) continue;; bpo:*) bpo+=("${p#bpo:}");; *) plain+=("$p");; esac
+  case "$p" in ""|\#*) continue;; bpo:*) bpo+=("${p#bpo:}");; bpo-pkg:*) bpopkg+=("${p#bpo-pkg:}");; *) plain+=("$p");; esac
 done < "$here/host-packages"
-missing=() missing_bpo=()
-for p in "${plain[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
-for p in "${bpo[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing_bpo+=("$p"); done
+# An installed package counts only at the version its list asks for: a
+# bookworm libvirt already there must not pass for backports' libvirt 11.
+installed() { # name [suite]
+  dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q "ok installed" || return 1
+  [ -z "${2:-}" ] && return 0
+  local v; v=$(dpkg-query -W -f '${Version}' "$1")
+  [[ "$v" == *bpo12* ]]
+}
+missing=() missing_bpo=() missing_bpopkg=()
+for p in "${plain[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${bpo[@]}"; do installed "$p" || missing_bpo+=("$p"); done
+for p in "${bpopkg[@]}"; do installed "$p" bpo || missing_bpopkg+=("$p/bookworm-backports"); done
 
 # Nothing to change: no root needed.
-if [ "$(cat "$srcfile" 2>/dev/null)" = "$(printf '%s' "$want")" ] && [ ${#missing[@]} = 0 ] && [ ${#missing_bpo[@]} = 0 ]; then
+if [ "$(cat "$srcfile" 2>/dev/null)" = "$(printf '%s' "$want")" ] && [ ${#missing[@]} = 0 ] && [ ${#missing_bpo[@]} = 0 ] && [ ${#missing_bpopkg[@]} = 0 ]; then
   echo "setup-apt: host ready (nothing to install)"; exit 0
 fi
-[ "$(id -u)" = 0 ] || die "must run as root to change apt sources or install ${missing[*]} ${missing_bpo[*]}; re-run with sudo"
+[ "$(id -u)" = 0 ] || die "must run as root to change apt sources or install ${missing[*]} ${missing_bpo[*]} ${missing_bpopkg[*]}; re-run with sudo"
 
 changed=0
 if [ -n "$want" ]; then
@@ -88,5 +100,10 @@ if [ "${#missing_bpo[@]}" -gt 0 ]; then
   echo "setup-apt: installing from bookworm-backports: ${missing_bpo[*]}"
   apt-get install -y -qq --no-install-recommends -t bookworm-backports "${missing_bpo[@]}" >>/tmp/kvmfork-apt-install.log 2>&1 \
     || die "apt-get install -t bookworm-backports ${missing_bpo[*]} failed; see /tmp/kvmfork-apt-install.log"
+fi
+if [ "${#missing_bpopkg[@]}" -gt 0 ]; then
+  echo "setup-apt: installing from bookworm-backports (dependencies from bookworm): ${missing_bpopkg[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing_bpopkg[@]}" >>/tmp/kvmfork-apt-install.log 2>&1 \
+    || die "apt-get install ${missing_bpopkg[*]} failed; see /tmp/kvmfork-apt-install.log"
 fi
 echo "setup-apt: host ready"
