@@ -28,6 +28,7 @@ help:
 	@echo "make export         write edits made in build/src/* back into the repo"
 	@echo "make status         do the repo and the build trees agree?"
 	@echo "make demo           boot the box, run an L2 Linux guest on our QEMU + KVM, screendump it"
+	@echo "make demo DEMO=libvirt   the same guest as a libvirt domain, virsh screenshot"
 	@echo "make check          all tests that fit CI (ends 'N passed, N failed, N skipped')"
 	@echo "make check-full     plus the long ones"
 	@echo "make box SUITE=name [BOXARGS='--npt 0']   one box suite; 'scripts/box/box --list'"
@@ -71,7 +72,7 @@ bench: all
 	@$(S)/bench/run.sh $(BENCH)
 
 demo: all
-	@$(S)/demo.sh
+	@$(S)/demo.sh $(DEMO)
 
 clean:
 	rm -rf $(BUILD)/qemu $(BUILD)/linux $(BUILD)/box $(BUILD)/check

@@ -36,6 +36,8 @@ groups=(
 "box-stock-control 600 quick,full $T/box-stock-control.sh"
 "box-l2         1200 quick,full  $box l2"
 "box-l2-shadow  1500 quick,full  $box --npt 0 l2"
+"box-libvirt    1200 quick,full  $box libvirt"
+"box-libvirt-shadow 1500 quick,full $box --npt 0 libvirt"
 "box-qtest      1800 quick,full  $box qtest"
 "bench-smoke    1500 quick,full  $top/scripts/bench/run.sh --smoke --tap"
 "box-qtest-full 3600 full        $box qtest-full"
