@@ -10,10 +10,14 @@
  * bitmap at all, so QEMU flushes every vCPU's ring (kicking each one out
  * of KVM_RUN) to learn what the framebuffer's pages did.
  *
- * Here, per bitmap word of the range:
- *   1. read it; a clean word costs one load and nothing else (no lock);
- *   2. fetch-and-clear it with xchg: a bit set by a vCPU after this is
- *      kept for the next harvest;
+ * The slot's dirty summary (one bit per bitmap word, see kvm_host.h) says
+ * which words may hold a dirty bit; a clean stretch of 4096 pages costs
+ * one load of it.  Per word of the range that the summary points at:
+ *   1. take its summary bit (fetch-and-clear of the range's bits of that
+ *      summary word: bits of words outside the range stay);
+ *   2. fetch-and-clear the word with xchg: a bit a vCPU sets after this
+ *      sets the summary bit again (kvm_dirty_summary_mark), so it is kept
+ *      for the next harvest;
  *   3. write-protect (or clear the D bits of) exactly the pages of the
  *      word's mask, under mmu_lock, which is dropped every
  *      KVM_HARVEST_LOCK_WORDS dirty words so that a huge dirty range never
@@ -86,8 +90,8 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 				 struct kvm_dirty_log_harvest *h)
 {
 	struct kvm_memory_slot *slot;
-	unsigned long *bitmap, *buf;
-	unsigned long i, first, nwords, nbytes, nr_dirty = 0;
+	unsigned long *bitmap, *buf, *summary;
+	unsigned long i, j, first, nwords, nbytes, nr_dirty = 0, nr_words = 0;
 	unsigned long lo = ULONG_MAX, hi = 0;
 	void __user *ubuf = u64_to_user_ptr(h->dirty_bitmap);
 	int locked_words = 0;
@@ -107,34 +111,44 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 	/* Intel PML: have running vCPUs flush their logs into the bitmap. */
 	kvm_arch_sync_dirty_log(kvm, slot);
 
-	bitmap = slot->dirty_bitmap + first;
+	bitmap = slot->dirty_bitmap;
+	summary = kvm_dirty_summary(slot);
 	buf = kvm_second_dirty_bitmap(slot) + first;
-	for (i = 0; i < nwords; i++) {
-		unsigned long mask = READ_ONCE(bitmap[i]);
+	memset(buf, 0, nbytes);
+	for (j = first / BITS_PER_LONG; j * BITS_PER_LONG < first + nwords; j++) {
+		/* The range's words among the 64 of summary word j. */
+		unsigned long w0 = max(first, j * BITS_PER_LONG);
+		unsigned long w1 = min(first + nwords, (j + 1) * BITS_PER_LONG);
+		unsigned long rmask = GENMASK(w1 - 1 - j * BITS_PER_LONG,
+					      w0 - j * BITS_PER_LONG);
+		unsigned long taken, b;
 
-		if (!mask) {
-			buf[i] = 0;
+		if (!(READ_ONCE(summary[j]) & rmask))
 			continue;
-		}
-		mask = xchg(&bitmap[i], 0);
-		buf[i] = mask;
-		if (!mask)
-			continue;
+		taken = atomic_long_fetch_andnot(rmask, (atomic_long_t *)&summary[j]) & rmask;
+		for_each_set_bit(b, &taken, BITS_PER_LONG) {
+			unsigned long w = j * BITS_PER_LONG + b;
+			unsigned long mask = xchg(&bitmap[w], 0);
 
-		nr_dirty += hweight_long(mask);
-		lo = min(lo, i * BITS_PER_LONG + __ffs(mask));
-		hi = max(hi, i * BITS_PER_LONG + __fls(mask));
-		if (!locked) {
-			KVM_MMU_LOCK(kvm);
-			locked = true;
-		}
-		kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot, word_gfn(first + i),
-							mask);
-		if (++locked_words == KVM_HARVEST_LOCK_WORDS) {
-			KVM_MMU_UNLOCK(kvm);
-			locked = false;
-			locked_words = 0;
-			cond_resched();
+			nr_words++;
+			if (!mask)
+				continue;
+			i = w - first;
+			buf[i] = mask;
+			nr_dirty += hweight_long(mask);
+			lo = min(lo, i * BITS_PER_LONG + __ffs(mask));
+			hi = max(hi, i * BITS_PER_LONG + __fls(mask));
+			if (!locked) {
+				KVM_MMU_LOCK(kvm);
+				locked = true;
+			}
+			kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot, word_gfn(w), mask);
+			if (++locked_words == KVM_HARVEST_LOCK_WORDS) {
+				KVM_MMU_UNLOCK(kvm);
+				locked = false;
+				locked_words = 0;
+				cond_resched();
+			}
 		}
 	}
 	if (locked)
@@ -151,13 +165,17 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 		 * Give the pages back: still dirty, reported next time.  The
 		 * call is refused, so the harvest stats count nothing.
 		 */
-		for (i = 0; i < nwords; i++)
-			if (buf[i])
-				atomic_long_or(buf[i], (atomic_long_t *)&bitmap[i]);
+		for (i = 0; i < nwords; i++) {
+			if (!buf[i])
+				continue;
+			atomic_long_or(buf[i], (atomic_long_t *)&bitmap[first + i]);
+			kvm_dirty_summary_mark(slot, (first + i) * BITS_PER_LONG);
+		}
 		return -EFAULT;
 	}
 	kvm->stat.generic.dirty_harvests++;
 	kvm->stat.generic.dirty_harvest_pages += nr_dirty;
+	kvm->stat.generic.dirty_harvest_words += nr_words;
 	if (nr_dirty)
 		kvm->stat.generic.dirty_harvest_tlb_flushes++;
 	h->nr_dirty = nr_dirty;

@@ -492,8 +492,10 @@ static void kvm_cs_carry_dirty(const struct kvm_memory_slot *from,
 	last = (end - from->userspace_addr) >> PAGE_SHIFT;
 	delta = (start - to->userspace_addr) >> PAGE_SHIFT;
 	for (bit = find_next_bit_le(from->dirty_bitmap, last, first); bit < last;
-	     bit = find_next_bit_le(from->dirty_bitmap, last, bit + 1))
+	     bit = find_next_bit_le(from->dirty_bitmap, last, bit + 1)) {
 		set_bit_le(bit - first + delta, to->dirty_bitmap);
+		kvm_dirty_summary_mark(to, bit - first + delta);
+	}
 }
 
 static void kvm_cs_carry_all_dirty(struct kvm_cs_op *ops, int n)

@@ -31,6 +31,12 @@
  *               logging into its bitmap, the guest also writes a second,
  *               ring-logged slot: the rings hold that slot's pages and
  *               never the bitmap slot's, and the bitmap check holds.
+ *  summary      a 1 GiB slot (plus a tail that is not a multiple of 64
+ *               pages) with pages written at the edges of bitmap words and
+ *               of summary words: a whole-slot harvest reads exactly the
+ *               dirty words (stat dirty_harvest_words), a clean one reads
+ *               none, and a ranged harvest that shares summary words with
+ *               dirty words outside it leaves those for the next harvest.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -61,7 +67,11 @@
 #define NR_VCPUS	2
 #define WORDS		((NPAGES + 63) / 64)
 
-enum { G_LIST, G_SPIN };
+#define BIG_SLOT	12
+#define BIG_GPA		0x100000000ull
+#define BIG_PAGES	(262144 + 37)	/* 1 GiB and a tail */
+
+enum { G_LIST, G_SPIN, G_ABS };
 
 /* Guest-visible controls; the host writes them through their HVAs. */
 static volatile uint64_t guest_mode;
@@ -76,6 +86,12 @@ static void guest_code(uint64_t id)
 	uint64_t round = 0, x = id * 7919 + 1, i, pg;
 
 	for (;;) {
+		if (guest_mode == G_ABS) {	/* write_list holds GPAs */
+			for (i = 0; i < write_n; i++)
+				*(volatile uint64_t *)write_list[i] = (++round << 8) | id;
+			GUEST_SYNC(0);
+			continue;
+		}
 		if (guest_mode == G_LIST) {
 			for (i = 0; i < write_n; i++)
 				*(volatile uint64_t *)(TEST_GPA + write_list[i] * 4096 +
@@ -295,6 +311,89 @@ static void test_basic(void)
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("basic: ranged, whole-slot, tail and clean harvests exact; re-protected; stats exact\n");
+}
+
+static uint64_t stat_words(void)
+{
+	uint64_t v = UINT64_MAX;
+
+	__vm_get_stat(vm, "dirty_harvest_words", &v, 1);
+	TEST_ASSERT(v != UINT64_MAX, "no VM stat dirty_harvest_words");
+	return v;
+}
+
+/* Harvest @num pages of the big slot from @first; exactly @pages, @words read. */
+static void big_harvest(uint64_t first, uint64_t num, const uint64_t *pages, int n,
+			uint64_t want_words, const char *what)
+{
+	static uint64_t buf[(BIG_PAGES + 63) / 64];
+	uint64_t w0 = stat_words(), nr = 0, p, count = 0;
+	int r, i;
+
+	memset(buf, 0xa5, sizeof(buf));		/* every word must be written */
+	r = harvest(BIG_SLOT, first, num, buf, &nr);
+	TEST_ASSERT(!r, "%s: harvest of pages %lu+%lu: %s", what, first, num, strerror(r));
+	for (i = 0; i < n; i++) {
+		bool in = pages[i] >= first && pages[i] < first + num;
+
+		TEST_ASSERT(!in || test_bit64(buf, pages[i] - first),
+			    "%s: page %lu written but not reported", what, pages[i]);
+		count += in;
+	}
+	for (p = 0; p < num; p++) {
+		bool want = false;
+
+		if (!test_bit64(buf, p))
+			continue;
+		for (i = 0; i < n; i++)
+			want |= pages[i] == first + p;
+		TEST_ASSERT(want, "%s: page %lu reported but not written", what, first + p);
+	}
+	TEST_ASSERT(nr == count, "%s: nr_dirty %lu, want %lu", what, nr, count);
+	TEST_ASSERT(stat_words() - w0 == want_words,
+		    "%s: read %lu bitmap words, want %lu (the dirty words)", what,
+		    stat_words() - w0, want_words);
+}
+
+static void test_summary(void)
+{
+	/* Words 0, 1, 63, 64 (summary word 0's last, summary word 1's first), 1562, the last. */
+	const uint64_t pages[] = { 0, 63, 64, 4095, 4096, 4097, 100000, BIG_PAGES - 1 };
+	const uint64_t in_range[] = { 64, 4095, 4096, 4097 };
+	const uint64_t rest[] = { 0, 63, 100000, BIG_PAGES - 1 };
+	const int n = ARRAY_SIZE(pages);
+	int i;
+
+	create_vm(1, false, KVM_MEM_LOG_DIRTY_PAGES);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, BIG_GPA, BIG_SLOT,
+				    BIG_PAGES, KVM_MEM_LOG_DIRTY_PAGES);
+	*hva_mode = G_ABS;
+	for (i = 0; i < n; i++) {
+		virt_pg_map(vm, BIG_GPA + pages[i] * 4096, BIG_GPA + pages[i] * 4096);
+		hva_write_list[i] = BIG_GPA + pages[i] * 4096;
+	}
+	*hva_write_n = n;
+
+	run_to_sync(vcpus[0]);
+	big_harvest(0, BIG_PAGES, pages, n, 6, "whole slot");
+	big_harvest(0, BIG_PAGES, pages, 0, 0, "clean slot");
+
+	/*
+	 * Pages 64..4159 share summary word 0 with words 0 (pages 0, 63) and
+	 * summary word 1 with word 1562 (page 100000): the ranged harvest
+	 * must take only its own words' summary bits.
+	 */
+	run_to_sync(vcpus[0]);
+	big_harvest(64, 4096, in_range, ARRAY_SIZE(in_range), 3, "range 64+4096");
+	big_harvest(0, BIG_PAGES, rest, ARRAY_SIZE(rest), 3, "whole slot after the range");
+
+	/* The tail range; and pages written after a harvest come back. */
+	run_to_sync(vcpus[0]);
+	big_harvest(BIG_PAGES - 37, 37, pages, n, 1, "tail range");
+	big_harvest(0, BIG_PAGES - 37, pages, n, 5, "re-protected pages, again");
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("summary: 1 GiB slot, a harvest reads exactly the dirty words; ranged harvests keep the others' summary bits\n");
 }
 
 static void refused(struct kvm_dirty_log_harvest *h, int want, const char *what)
@@ -550,8 +649,9 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_DIRTY_LOG_HARVEST));
 
 	ksft_print_header();
-	ksft_set_plan(4);
+	ksft_set_plan(5);
 	test_basic();
+	test_summary();
 	test_refusals();
 	test_concurrent(false, epochs);
 	if (kvm_has_cap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL) || kvm_has_cap(KVM_CAP_DIRTY_LOG_RING))
