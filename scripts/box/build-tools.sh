@@ -8,6 +8,7 @@
 #                       guest program (benchmarks), booted with L2_INITRD
 #   OUTDIR/memslot-kbench  kernel-only memslot benchmark (scripts/bench/memslot),
 #                       against the kernel branch's own uAPI headers
+#   OUTDIR/harvest-kbench  kernel-only dirty-log sync benchmark (scripts/bench/harvest)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build-tools.sh OUTDIR}
@@ -28,6 +29,8 @@ khdr=${BUILD:-$here/../../build}/linux/usr/include
 [ -f "$khdr/linux/kvm.h" ] || { echo "build-tools: no $khdr/linux/kvm.h: run 'make kernel'" >&2; exit 1; }
 cc "$out/memslot-kbench" "$here/../bench/memslot/memslot-kbench.c" "$khdr/linux/kvm.h" -- \
   -isystem "$khdr" -pthread
+cc "$out/harvest-kbench" "$here/../bench/harvest/harvest-kbench.c" "$khdr/linux/kvm.h" -- \
+  -isystem "$khdr"
 for g in "$here"/guest/*.c; do
   n=$(basename "$g" .c) img=$out/$(basename "$g" .c).cpio.gz
   [ "$n" = l2init ] && img=$out/l2.cpio.gz
