@@ -40,6 +40,7 @@
 #include "exec/memory.h"
 #include "exec/ram_addr.h"
 #include "kvm-dirty-harvest.h"
+#include "kvm-migration-harvest.h"
 #include "kvm-qemu-stats.h"
 #include "trace.h"
 
@@ -71,14 +72,20 @@ void kvm_harvest_class_init(ObjectClass *oc)
         "Harvest only a display refresh's range of the dirty log "
         "(KVM_HARVEST_DIRTY_LOG), also with the dirty ring, without "
         "kicking the vCPUs: on, off, or auto (default: if the kernel can)");
+    kvm_mig_harvest_class_init(oc);
 }
 
 int kvm_harvest_init(KVMState *s, Error **errp)
 {
     int cap = kvm_vm_check_extension(s, KVM_CAP_DIRTY_LOG_HARVEST);
+    int ret;
 
     hv.enabled = false;
     hv.ring = s->kvm_dirty_ring_size != 0;
+    ret = kvm_mig_harvest_init(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
     if (hv.mode == ON_OFF_AUTO_OFF) {
         return 0;
     }
@@ -98,6 +105,11 @@ int kvm_harvest_init(KVMState *s, Error **errp)
 bool kvm_harvest_enabled(void)
 {
     return hv.enabled;
+}
+
+uint64_t kvm_harvest_pages_total(void)
+{
+    return hv.stats.pages;
 }
 
 int kvm_harvest_mem_flags(MemoryRegion *mr, int flags)
@@ -262,12 +274,14 @@ StatsList *kvm_harvest_stats(StatsList *list, strList *names)
     };
 
     QEMU_BUILD_BUG_ON(ARRAY_SIZE(v) != ARRAY_SIZE(kvm_harvest_stat_desc));
-    return kvm_qemu_stats_list(list, names, kvm_harvest_stat_desc, v,
+    list = kvm_qemu_stats_list(list, names, kvm_harvest_stat_desc, v,
                                ARRAY_SIZE(v));
+    return kvm_mig_harvest_stats(list, names);
 }
 
 StatsSchemaValueList *kvm_harvest_stats_schema(StatsSchemaValueList *list)
 {
-    return kvm_qemu_stats_schema(list, kvm_harvest_stat_desc,
+    list = kvm_qemu_stats_schema(list, kvm_harvest_stat_desc,
                                  ARRAY_SIZE(kvm_harvest_stat_desc));
+    return kvm_mig_harvest_stats_schema(list);
 }

@@ -24,6 +24,9 @@ int kvm_harvest_init(KVMState *s, Error **errp);
 /* Whether the listener gets log_sync_range */
 bool kvm_harvest_enabled(void);
 
+/* Dirty pages all harvests returned so far (read with the slots lock held) */
+uint64_t kvm_harvest_pages_total(void);
+
 /*
  * kvm_mem_flags(): @flags for a slot of @mr, with KVM_MEM_DIRTY_LOG_BITMAP
  * added when the VM has a dirty ring and @mr is logged for the display,

@@ -19,13 +19,15 @@
 # on) the dirty-ring reaps and ring-full exits; per dirty sync of the
 # source, the time from migration_bitmap_sync_start to _end.
 #
-# Configurations: vmm = ours (build/qemu) or stock (Debian's QEMU 10.0.2
-# from the host's /usr) on the same box kernel; ring = off (dirty bitmap)
-# or on (dirty ring).  Full size: both of each, 3 repetitions; smoke: both
-# VMMs, ring off, 1 repetition.  Ratio: each VMM against stock at the same
-# ring mode, same run.  TDP MMU box only (BENCH_MIGRATION_MMUS="tdp shadow"
-# adds the shadow MMU).  The CSVs' vmm column is where a third VMM (our
-# new dirty-log consumer) will go.
+# Configurations: vmm = ours (build/qemu, its defaults: the background
+# migration harvester on), ours-upstream (the same binary with
+# -accel kvm,migration-harvest=off: upstream's sync path) or stock
+# (Debian's QEMU 10.0.2 from the host's /usr) on the same box kernel;
+# ring = off (dirty bitmap) or on (dirty ring).  Full size: all three, both
+# ring modes, 3 repetitions; smoke: all three, ring off, 1 repetition.
+# Ratio: each VMM against stock at the same ring mode, same run (ours
+# against ours-upstream is the harvester's own effect).  TDP MMU box only
+# (BENCH_MIGRATION_MMUS="tdp shadow" adds the shadow MMU).
 . "$TOP/scripts/bench/lib.sh"
 rc=0
 

@@ -1,0 +1,33 @@
+/*
+ * Migration's dirty pages, harvested in the background during precopy
+ *
+ * Copyright (c) 2026 kvmfork developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef KVM_MIGRATION_HARVEST_H
+#define KVM_MIGRATION_HARVEST_H
+
+#include "system/kvm_int.h"
+#include "qapi/qapi-types-stats.h"
+
+/* -accel kvm,migration-harvest=auto|on|off */
+void kvm_mig_harvest_class_init(ObjectClass *oc);
+
+/*
+ * kvm_init(): probes KVM_CAP_DIRTY_LOG_HARVEST and registers the migration
+ * notifier that starts the harvester at precopy setup and stops it when
+ * precopy ends; fails for migration-harvest=on without the capability.
+ */
+int kvm_mig_harvest_init(KVMState *s, Error **errp);
+
+/* The KVM listeners' slots lock (kvm-all.c), for the harvester thread. */
+void kvm_memslots_lock(void);
+void kvm_memslots_unlock(void);
+
+/* query-stats, target vm, provider kvm: the harvester's counters */
+StatsList *kvm_mig_harvest_stats(StatsList *list, strList *names);
+StatsSchemaValueList *kvm_mig_harvest_stats_schema(StatsSchemaValueList *list);
+
+#endif
