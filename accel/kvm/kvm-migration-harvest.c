@@ -27,7 +27,9 @@
  *
  * Rate: one pass over all logging slots every KVM_MH_PERIOD_MS, at most
  * KVM_MH_CHUNK_PAGES per ioctl and per hold of the slots lock, so that a
- * memory transaction or a sync waits for one chunk at most.
+ * memory transaction or a sync waits for one chunk at most.  No pass while
+ * the guest is stopped: then nothing new is dirtied, and the final sync,
+ * inside the downtime, must not wait for the slots lock.
  */
 
 #include "qemu/osdep.h"
@@ -41,6 +43,7 @@
 #include "migration/misc.h"
 #include "system/kvm.h"
 #include "system/kvm_int.h"
+#include "system/runstate.h"
 #include "kvm-dirty-harvest.h"
 #include "kvm-migration-harvest.h"
 #include "kvm-qemu-stats.h"
@@ -132,7 +135,11 @@ static void kvm_mh_pass(void)
             }
             kvm_memslots_unlock();
             for (off = 0; off < size; off += chunk) {
-                if (qatomic_read(&mh.stop)) {
+                /*
+                 * Stopped (the final sync is near or running): nothing new
+                 * gets dirty, and a chunk would only delay that sync.
+                 */
+                if (qatomic_read(&mh.stop) || !runstate_is_running()) {
                     return;
                 }
                 if (!kvm_mh_chunk(kml, i, start, size, off, &pages)) {
@@ -162,8 +169,9 @@ static void *kvm_mh_thread(void *opaque)
             break;
         }
         qemu_mutex_unlock(&mh.lock);
-        /* Only while migration logs dirty pages. */
-        if (qatomic_read(&global_dirty_tracking) & GLOBAL_DIRTY_MIGRATION) {
+        /* Only while migration logs dirty pages and the guest runs. */
+        if (qatomic_read(&global_dirty_tracking) & GLOBAL_DIRTY_MIGRATION &&
+            runstate_is_running()) {
             kvm_mh_pass();
         }
         qemu_mutex_lock(&mh.lock);
