@@ -20,13 +20,13 @@
 # source, the time from migration_bitmap_sync_start to _end.
 #
 # Configurations: vmm = ours (build/qemu, its defaults: the background
-# migration harvester on), ours_upstream (the same binary with
-# -accel kvm,migration-harvest=off: upstream's sync path) or stock
+# migration harvester off), ours_harvest (the same binary with
+# -accel kvm,migration-harvest=on) or stock
 # (Debian's QEMU 10.0.2 from the host's /usr) on the same box kernel;
 # ring = off (dirty bitmap) or on (dirty ring).  Full size: all three, both
 # ring modes, 3 repetitions; smoke: all three, ring off, 1 repetition.
 # Ratio: each VMM against stock at the same ring mode, same run (ours
-# against ours_upstream is the harvester's own effect).  TDP MMU box only
+# ours_harvest against ours is the harvester's own effect).  TDP MMU box only
 # (BENCH_MIGRATION_MMUS="tdp shadow" adds the shadow MMU).
 . "$TOP/scripts/bench/lib.sh"
 rc=0

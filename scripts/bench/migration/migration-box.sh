@@ -8,9 +8,8 @@
 # final query-migrate plus its trace of every dirty sync are written down.
 #
 #   vmm   ours  = our QEMU ($QEMU), its defaults (the background migration
-#                 harvester on: migration-harvest=auto on this kernel);
-#         ours_upstream = the same binary with migration-harvest=off
-#                 (upstream's sync path only);
+#                 harvester off);
+#         ours_harvest = the same binary with migration-harvest=on;
 #         stock = Debian's QEMU 10.0.2
 #                 (/usr/bin/qemu-system-x86_64, the host's /usr shared in)
 #   ring  off   = KVM dirty bitmap (KVM_GET_DIRTY_LOG per slot per sync);
@@ -46,7 +45,7 @@ smoke) reps=${BENCH_REPS:-1} rings=${BENCH_RINGS:-off} mtimeout=${BENCH_MIGRATE_
 full)  reps=${BENCH_REPS:-3} rings=${BENCH_RINGS:-off,on} mtimeout=${BENCH_MIGRATE_TIMEOUT:-180} btimeout=${BENCH_BOOT_TIMEOUT:-300} ;;
 *) fatal "BENCH_SIZE must be smoke or full, not '$BENCH_SIZE'" ;;
 esac
-vmms=${BENCH_VMMS:-ours,ours_upstream,stock}
+vmms=${BENCH_VMMS:-ours,ours_harvest,stock}
 wss=${BENCH_WSS_MIB:-64} rate=${BENCH_RATE:-4096} bw=${BENCH_BW_MIB:-32}
 downtime=${BENCH_DOWNTIME_MS:-100} ringsize=${BENCH_RING_SIZE:-4096}
 smp=${BENCH_L2_SMP:-1} ram=${BENCH_L2_RAM:-256}
@@ -59,7 +58,7 @@ posint BENCH_BW_MIB "$bw"; posint BENCH_DOWNTIME_MS "$downtime"; posint BENCH_RI
 posint BENCH_L2_SMP "$smp"; posint BENCH_L2_RAM "$ram"; posint BENCH_MIGRATE_TIMEOUT "$mtimeout"; posint BENCH_BOOT_TIMEOUT "$btimeout"
 vmms=$(echo "$vmms" | tr , ' ') rings=$(echo "$rings" | tr , ' ')
 for v in $vmms; do
-	case $v in ours|ours_upstream|stock) ;; *) fatal "BENCH_VMMS: unknown VMM '$v' (want ours, ours_upstream, stock)" ;; esac
+	case $v in ours|ours_harvest|stock) ;; *) fatal "BENCH_VMMS: unknown VMM '$v' (want ours, ours_harvest, stock)" ;; esac
 done
 for r in $rings; do
 	case $r in off|on) ;; *) fatal "BENCH_RINGS: unknown dirty-log mode '$r' (want off, on)" ;; esac
@@ -89,7 +88,7 @@ run_one() {
 	s=src_${vmm}_${ring}_$rep d=dst_${vmm}_${ring}_$rep
 	bin=$QEMU; [ $vmm = stock ] && bin=$stock
 	accel=kvm; [ $ring = on ] && accel=kvm,dirty-ring-size=$ringsize
-	[ $vmm = ours_upstream ] && accel=$accel,migration-harvest=off
+	[ $vmm = ours_harvest ] && accel=$accel,migration-harvest=on
 	traces="-trace migration_bitmap_sync_start -trace migration_bitmap_sync_end"
 	[ $ring = on ] && traces="$traces -trace kvm_dirty_ring_reap -trace kvm_dirty_ring_full"
 	echo "migration: vmm=$vmm ring=$ring rep=$rep ($bin, -accel $accel)"
