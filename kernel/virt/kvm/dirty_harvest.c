@@ -87,7 +87,8 @@ static int kvm_harvest_check(struct kvm *kvm,
 }
 
 static int kvm_harvest_dirty_log(struct kvm *kvm,
-				 struct kvm_dirty_log_harvest *h)
+				 struct kvm_dirty_log_harvest *h,
+				 u64 __user *unr_dirty)
 {
 	struct kvm_memory_slot *slot;
 	unsigned long *bitmap, *buf, *summary;
@@ -160,7 +161,12 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 		kvm_flush_remote_tlbs_range(kvm, base + lo, hi - lo + 1);
 	}
 
-	if (copy_to_user(ubuf, buf, nbytes)) {
+	/*
+	 * The bitmap and the count go out together: if either cannot be
+	 * written (the count's address was checked before anything was
+	 * taken, but userspace may unmap it meanwhile), give the pages back.
+	 */
+	if (copy_to_user(ubuf, buf, nbytes) || put_user(nr_dirty, unr_dirty)) {
 		/*
 		 * Give the pages back: still dirty, reported next time.  The
 		 * call is refused, so the harvest stats count nothing.
@@ -178,7 +184,6 @@ static int kvm_harvest_dirty_log(struct kvm *kvm,
 	kvm->stat.generic.dirty_harvest_words += nr_words;
 	if (nr_dirty)
 		kvm->stat.generic.dirty_harvest_tlb_flushes++;
-	h->nr_dirty = nr_dirty;
 	return 0;
 }
 
@@ -195,10 +200,7 @@ int kvm_vm_ioctl_harvest_dirty_log(struct kvm *kvm, void __user *argp)
 		return -EFAULT;
 
 	mutex_lock(&kvm->slots_lock);
-	r = kvm_harvest_dirty_log(kvm, &h);
+	r = kvm_harvest_dirty_log(kvm, &h, &uh->nr_dirty);
 	mutex_unlock(&kvm->slots_lock);
-	if (r)
-		return r;
-
-	return put_user(h.nr_dirty, &uh->nr_dirty);
+	return r;
 }
