@@ -65,9 +65,15 @@ l2_qmp() { n=$1; shift; $QMPC $L2TMP/$n.qmp --timeout 60 "$@"; }
 l2_kstat() {
 	l2_qmp $1 "{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"$2\",\"providers\":[{\"provider\":\"kvm\",\"names\":[\"$3\"]}]}}" \
 		> $L2TMP/$1.stat.json || fatal "$1: query-stats $2 $3 failed: $(cat $L2TMP/$1.stat.json)"
-	python3 - $L2TMP/$1.stat.json $3 <<'EOF' || fatal "$1: no stat $3 in query-stats ($2)"
+	kstat_sum $L2TMP/$1.stat.json $3 || fatal "$1: no stat $3 in query-stats ($2)"
+}
+
+# kstat_sum FILE STAT -- STAT summed over the entries of the query-stats
+# reply in FILE; fails unless the stat is there and a whole number.
+kstat_sum() {
+	python3 - $1 $2 <<'EOF'
 import json, sys
-r = json.loads(open(sys.argv[1]).readline())["return"]
+r = json.loads(next(l for l in open(sys.argv[1]) if l.strip()))["return"]
 vals = [s["value"] for e in r for s in e["stats"] if s["name"] == sys.argv[2]]
 assert vals and all(isinstance(v, int) for v in vals), "missing"
 print(sum(vals))
@@ -85,6 +91,29 @@ l2_memslot_snap() {
 	done
 	_v=$(l2_kstat $1 vcpu memslot_changeset_retries) || fatal "$_v"
 	eval "${2}_retries=$_v"
+}
+
+# l2_verdict NAME -- after a migration, on the destination NAME: let the
+# guest write a little more, have it check every page against its hashes
+# (the verdict goes to L2_VERDICT), then the negative control: one page
+# spoiled behind the hash table must make the same verifier say "corrupt",
+# or an "intact" proves nothing (fatal otherwise).  Ends with 'q'.
+l2_verdict() {
+	l2_wait $1 "KVMFORK-L2 progress" 60
+	l2_send $1 v
+	l2_wait $1 KVMFORK-VERDICT 300
+	L2_VERDICT=$(grep KVMFORK-VERDICT $OUT/$1.serial.log | head -1 | tr -d '\r')
+	echo "destination console: $L2_VERDICT"
+	l2_send $1 x
+	l2_wait $1 "spoiled page" 30
+	l2_send $1 v
+	_end=$(($(now_s) + 300))
+	while [ $(grep -c KVMFORK-VERDICT $OUT/$1.serial.log) -lt 2 ] && [ $(now_s) -lt $_end ]; do sleep 0.5; done
+	_control=$(grep KVMFORK-VERDICT $OUT/$1.serial.log | sed -n 2p | tr -d '\r')
+	echo "negative control: $_control"
+	case "$_control" in *"KVMFORK-VERDICT corrupt"*) ;; *) fatal "the verifier did not notice a spoiled page: '$_control'" ;; esac
+	l2_send $1 q
+	l2_wait_exit $1 60 || echo "note: $1 did not power off after 'q'"
 }
 
 # l2_wait_exit NAME TIMEOUT

@@ -203,13 +203,7 @@ lv_kstat() {
 	lv_virsh $1 qemu-monitor-command $2 \
 		"{\"execute\":\"query-stats\",\"arguments\":{\"target\":\"vm\",\"providers\":[{\"provider\":\"kvm\",\"names\":[\"$3\"]}]}}" \
 		> $L2TMP/$2.stat.json 2>&1 || lv_fatal $1 "query-stats $3 through virsh failed: $(cat $L2TMP/$2.stat.json)"
-	python3 - $L2TMP/$2.stat.json $3 <<'PYEOF' || lv_fatal $1 "no stat $3 in $2's query-stats: $(cut -c1-200 $L2TMP/$2.stat.json)"
-import json, sys
-r = json.loads(open(sys.argv[1]).read())["return"]
-vals = [s["value"] for e in r for s in e["stats"] if s["name"] == sys.argv[2]]
-assert vals and all(isinstance(v, int) for v in vals), "missing"
-print(sum(vals))
-PYEOF
+		kstat_sum $L2TMP/$2.stat.json $3 || lv_fatal $1 "no stat $3 in $2's query-stats: $(cut -c1-200 $L2TMP/$2.stat.json)"
 }
 
 # lv_memslot_paths DAEMON DOM -- prints DOM's memslot commits per path; fails
