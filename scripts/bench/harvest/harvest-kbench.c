@@ -240,6 +240,11 @@ int main(int argc, char **argv)
 		default: usage("unknown option");
 		}
 	}
+	for (si = 0; si < nsizes; si++)
+		for (di = 0; di < ndirty; di++)
+			if ((uint64_t)dirty[di] > ((uint64_t)sizes[si] << 20) / PAGE)
+				usage("-d: %ld dirty pages do not fit a %ld MiB slot (-s)",
+				      dirty[di], sizes[si]);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0)
 		die("open /dev/kvm");
@@ -271,7 +276,7 @@ int main(int argc, char **argv)
 		setup_vcpu();
 		for (di = 0; di < ndirty; di++) {
 			uint32_t *list = (uint32_t *)(code_mem + LIST_GPA);
-			unsigned int n = (uint64_t)dirty[di] < pages ? (unsigned int)dirty[di] : (unsigned int)pages, i;
+			unsigned int n = (unsigned int)dirty[di], i;
 			uint64_t stride = pages / n;
 			long r;
 

@@ -10,6 +10,7 @@ export QTEST_QEMU_BINARY=$BOX/tests/kvm-only/qemu-system-x86_64 QTEST_QEMU_IMG=$
 # Each QEMU the test starts gets a second QMP monitor here, for the hang
 # snapshot (the test's own QMP connection is QEMU's only client otherwise).
 export KVMFORK_QMP_DIR=/tmp/kvmfork-qmp; mkdir -p $KVMFORK_QMP_DIR
+rm -f $KVMFORK_QMP_DIR/trace-*.log
 out=/tmp/qtest.$$.out
 # --full registers every case (dirty_ring is not in the default set); -p
 # then picks the one asked for.  glib flushes each line it prints (checked:
@@ -20,5 +21,14 @@ if [ "$rc" = 0 ] && grep -q '^ok .*# SKIP' $out && ! grep '^ok ' $out | grep -vq
 	echo "KVMFORK-SKIP $(grep -m1 '^ok .*# SKIP' $out | sed 's/.*# SKIP *//')"
 fi
 grep -q '^ok \|^not ok ' $out || { echo "no test ran for $1"; rm -f $out $out.rc; exit 1; }
+# KVMFORK_EXPECT_TRACE=REGEX (with KVMFORK_TRACE_EVENT): some QEMU of the
+# case must have traced a line matching REGEX, or the path under test
+# (e.g. the background migration harvester) never ran and a pass proves
+# nothing about it.
+if [ "$rc" = 0 ] && [ -n "$KVMFORK_EXPECT_TRACE" ]; then
+	hits=$(cat $KVMFORK_QMP_DIR/trace-*.log 2>/dev/null | grep -c -E "$KVMFORK_EXPECT_TRACE")
+	echo "trace lines matching '$KVMFORK_EXPECT_TRACE': $hits"
+	[ "$hits" -gt 0 ] || { echo "FAIL: no QEMU traced '$KVMFORK_EXPECT_TRACE': the path under test did not run"; rc=1; }
+fi
 rm -f $out $out.rc
 exit $rc
