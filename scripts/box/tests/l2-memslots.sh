@@ -12,8 +12,14 @@
 # path; with "on" every commit was one changeset (as many as the kernel
 # counts), none held the vCPUs or kicked one, and the vCPUs' page faults
 # that waited for a changeset are reported; with "off" the commits took
-# upstream's path, held the vCPUs, kicked them, and the kernel saw no
-# changeset.
+# upstream's path, held the vCPUs, and the kernel saw no changeset.  The
+# kicks are shown, not required: a hold kicks only the vCPUs it finds
+# inside KVM_RUN, and here the commit runs on a vCPU thread that holds the
+# BQL, which a vCPU kicked by the previous commit needs before it can
+# re-enter KVM_RUN -- on a loaded box a whole run can find none inside (a
+# CI run saw 0 kicks in 120 holds; idle runs see 9-21).  That kicks are
+# counted at all is proven by kvm-memslots-test, whose commits come from
+# the main loop while the vCPUs spin in KVM_RUN.
 . $BOX/tests/l2lib.sh
 atomic=${1:?usage: l2-memslots.sh on|off}
 case $atomic in on|off) ;; *) fatal "the argument must be on or off, not '$atomic'" ;; esac
@@ -64,6 +70,6 @@ if [ $atomic = on ]; then
 else
 	[ $n_atomic = 0 ] && [ $kernel = 0 ] || fatal "off made changesets: QEMU $n_atomic, kernel $kernel"
 	[ $upstream -ge $ntog ] && [ $holds -ge $ntog ] || fatal "upstream path: $upstream commits, $holds holds for $ntog toggles"
-	[ $kicks -ge 1 ] || fatal "upstream path held the vCPUs $holds times but kicked none"
+	echo "note: upstream path kicked $kicks vCPUs in $holds holds (shown, not required: see the header)"
 fi
 echo "PASS"
