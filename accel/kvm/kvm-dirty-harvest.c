@@ -54,6 +54,8 @@ typedef struct KVMHarvestStats {
     uint64_t fallbacks;             /* display syncs done upstream's way */
     uint64_t fallback_kicks;        /* vCPU kicks those cost (ring) */
     uint64_t refused;               /* the kernel refused a harvest */
+    uint64_t pending;               /* returned bits a sync had fetched */
+    uint64_t slot_syncs;            /* whole-slot syncs by harvest */
     uint64_t ns_last, ns_max, ns_total;
 } KVMHarvestStats;
 
@@ -109,7 +111,7 @@ bool kvm_harvest_enabled(void)
 
 uint64_t kvm_harvest_pages_total(void)
 {
-    return hv.stats.pages;
+    return hv.stats.pages - hv.stats.pending;
 }
 
 int kvm_harvest_mem_flags(MemoryRegion *mr, int flags)
@@ -184,6 +186,45 @@ static int kvm_harvest_ioctl(KVMSlot *mem, uint64_t first, uint64_t npages,
     return 0;
 }
 
+/*
+ * With manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) and the
+ * bitmap, KVMSlot.dirty_bmap holds the bits that a sync fetched and that
+ * no dirty-memory client has consumed yet.  The sync marked those pages for
+ * every client when it fetched them, and every consumer clears the fetched
+ * bits of what it consumes (memory_region_clear_dirty_bitmap(), migration's
+ * lazy clear) before it reads the page.  A harvest that finds such a bit set
+ * in the kernel has found a write that the pending clear would absorb:
+ * marking the page again would only make migration send it twice -- and on
+ * the first pass after KVM_DIRTY_LOG_INITIALLY_SET, all of guest RAM twice.
+ */
+static bool kvm_harvest_lazy_clear(const KVMSlot *mem)
+{
+    return kvm_state->manual_dirty_log_protect && !hv.ring && mem->dirty_bmap;
+}
+
+/* Drop from @bmap (pages @first.. of @mem) the bits a sync has fetched */
+static uint64_t kvm_harvest_drop_pending(const KVMSlot *mem,
+                                         unsigned long *bmap,
+                                         uint64_t first, uint64_t npages)
+{
+    size_t w0 = first / BITS_PER_LONG;
+    size_t words = DIV_ROUND_UP(npages, BITS_PER_LONG);
+    uint64_t dropped = 0;
+    size_t i;
+
+    QEMU_BUILD_BUG_ON(HARVEST_ALIGN_PAGES % BITS_PER_LONG);
+    for (i = 0; i < words; i++) {
+        unsigned long both = bmap[i] & mem->dirty_bmap[w0 + i];
+
+        if (both) {
+            dropped += ctpopl(both);
+            bmap[i] &= ~both;
+        }
+    }
+    hv.stats.pending += dropped;
+    return dropped;
+}
+
 bool kvm_harvest_range(KVMSlot *mem, hwaddr start, hwaddr size)
 {
     uint64_t psize = qemu_real_host_page_size();
@@ -204,10 +245,46 @@ bool kvm_harvest_range(KVMSlot *mem, hwaddr start, hwaddr size)
     if (kvm_harvest_ioctl(mem, first, npages, bmap, &nr_dirty)) {
         return false;
     }
+    if (nr_dirty && kvm_harvest_lazy_clear(mem)) {
+        nr_dirty -= kvm_harvest_drop_pending(mem, bmap, first, npages);
+    }
     if (nr_dirty) {
         cpu_physical_memory_set_dirty_lebitmap(bmap,
             mem->ram_start_offset + first * psize, npages);
     }
+    return true;
+}
+
+bool kvm_harvest_sync_slot(KVMSlot *mem)
+{
+    uint64_t npages = mem->memory_size / qemu_real_host_page_size();
+    size_t words = DIV_ROUND_UP(npages, BITS_PER_LONG);
+    unsigned long *bmap;
+    uint64_t nr_dirty;
+    size_t i;
+
+    if (!kvm_harvest_can(mem) || !kvm_harvest_lazy_clear(mem)) {
+        return false;
+    }
+    bmap = kvm_harvest_buf(npages);
+    if (kvm_harvest_ioctl(mem, 0, npages, bmap, &nr_dirty)) {
+        return false;
+    }
+    hv.stats.slot_syncs++;
+    if (!nr_dirty) {
+        return true;
+    }
+    /*
+     * Fetched, not yet consumed: the consumers' clears (migration's lazy
+     * one above all) re-protect these pages again just before they read
+     * them, so that a write in between is not sent a second time, as after
+     * KVM_GET_DIRTY_LOG.
+     */
+    for (i = 0; i < words; i++) {
+        mem->dirty_bmap[i] |= bmap[i];
+    }
+    cpu_physical_memory_set_dirty_lebitmap(bmap, mem->ram_start_offset,
+                                           npages);
     return true;
 }
 
@@ -262,6 +339,8 @@ static const KVMQemuStatDesc kvm_harvest_stat_desc[] = {
     { "qemu_dirty_harvest_ns_last", STATS_TYPE_INSTANT, true },
     { "qemu_dirty_harvest_ns_average", STATS_TYPE_INSTANT, true },
     { "qemu_dirty_harvest_ns_max", STATS_TYPE_PEAK, true },
+    { "qemu_dirty_harvest_pages_pending", STATS_TYPE_CUMULATIVE },
+    { "qemu_dirty_harvest_slot_syncs", STATS_TYPE_CUMULATIVE },
 };
 
 StatsList *kvm_harvest_stats(StatsList *list, strList *names)
@@ -271,6 +350,7 @@ StatsList *kvm_harvest_stats(StatsList *list, strList *names)
         s->harvests, s->pages, s->slot_harvests, s->fallbacks,
         s->fallback_kicks, s->refused,
         s->ns_last, s->harvests ? s->ns_total / s->harvests : 0, s->ns_max,
+        s->pending, s->slot_syncs,
     };
 
     QEMU_BUILD_BUG_ON(ARRAY_SIZE(v) != ARRAY_SIZE(kvm_harvest_stat_desc));

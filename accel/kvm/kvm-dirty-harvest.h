@@ -24,7 +24,10 @@ int kvm_harvest_init(KVMState *s, Error **errp);
 /* Whether the listener gets log_sync_range */
 bool kvm_harvest_enabled(void);
 
-/* Dirty pages all harvests returned so far (read with the slots lock held) */
+/*
+ * Dirty pages all harvests returned so far, less those a sync had already
+ * fetched (read with the slots lock held)
+ */
 uint64_t kvm_harvest_pages_total(void);
 
 /*
@@ -50,6 +53,17 @@ int kvm_harvest_keep_flags(int old_flags, int flags);
  * upstream's way.
  */
 bool kvm_harvest_range(KVMSlot *mem, hwaddr start, hwaddr size);
+
+/*
+ * A whole sync of @mem, with the slots lock held, by KVM_HARVEST_DIRTY_LOG
+ * instead of KVM_GET_DIRTY_LOG: its cost follows the dirty pages (the
+ * kernel's dirty summary), not the slot's size.  The returned pages are
+ * set for every dirty-memory client and kept in @mem's bitmap for the
+ * consumers' lazy clears, as after KVM_GET_DIRTY_LOG.  Only with manual
+ * protection and the bitmap; false when it cannot (the caller syncs
+ * upstream's way).
+ */
+bool kvm_harvest_sync_slot(KVMSlot *mem);
 
 /*
  * With the dirty ring, where the rings are reaped for a whole sync or a

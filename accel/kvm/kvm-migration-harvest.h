@@ -22,6 +22,13 @@ void kvm_mig_harvest_class_init(ObjectClass *oc);
  */
 int kvm_mig_harvest_init(KVMState *s, Error **errp);
 
+/*
+ * kvm_physical_sync_dirty_bitmap(), slots lock held: while migration logs
+ * and the harvester is on, sync @mem by harvest (kvm_harvest_sync_slot()).
+ * False when it does not: the caller uses KVM_GET_DIRTY_LOG.
+ */
+bool kvm_mig_harvest_sync_slot(KVMSlot *mem);
+
 /* The KVM listeners' slots lock (kvm-all.c), for the harvester thread. */
 void kvm_memslots_lock(void);
 void kvm_memslots_unlock(void);

@@ -7,9 +7,10 @@
 # with the same max-bandwidth and downtime-limit every time, and the source's
 # final query-migrate plus its trace of every dirty sync are written down.
 #
-#   vmm   ours  = our QEMU ($QEMU), its defaults (the background migration
-#                 harvester off);
-#         ours_harvest = the same binary with migration-harvest=on;
+#   vmm   ours  = our QEMU ($QEMU) with migration-harvest=off: upstream's
+#                 dirty sync (KVM_GET_DIRTY_LOG), no background harvest;
+#         ours_harvest = the same binary with migration-harvest=on (its
+#                 default, auto, on the branch's kernel);
 #         stock = Debian's QEMU 10.0.2
 #                 (/usr/bin/qemu-system-x86_64, the host's /usr shared in)
 #   ring  off   = KVM dirty bitmap (KVM_GET_DIRTY_LOG per slot per sync);
@@ -88,7 +89,7 @@ run_one() {
 	s=src_${vmm}_${ring}_$rep d=dst_${vmm}_${ring}_$rep
 	bin=$QEMU; [ $vmm = stock ] && bin=$stock
 	accel=kvm; [ $ring = on ] && accel=kvm,dirty-ring-size=$ringsize
-	[ $vmm = ours_harvest ] && accel=$accel,migration-harvest=on
+	case $vmm in ours) accel=$accel,migration-harvest=off ;; ours_harvest) accel=$accel,migration-harvest=on ;; esac
 	traces="-trace migration_bitmap_sync_start -trace migration_bitmap_sync_end"
 	[ $ring = on ] && traces="$traces -trace kvm_dirty_ring_reap -trace kvm_dirty_ring_full"
 	echo "migration: vmm=$vmm ring=$ring rep=$rep ($bin, -accel $accel)"

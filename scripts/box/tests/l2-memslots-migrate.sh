@@ -17,6 +17,10 @@
 # kvm_memslot_changeset_harvest for them) fell back to the slot-by-slot
 # path, which harvests inside a vCPU hold; every other commit was a
 # changeset; on the destination every commit was a changeset.
+# MEMSLOTS_MIG_HARVEST=on (the default, as QEMU's) runs both ends with
+# migration-harvest=on (the background harvester and the syncs by harvest,
+# kvm-migration-harvest.c) and requires the source to have synced by
+# harvest; =off, upstream's KVM_GET_DIRTY_LOG, requires it not to have.
 . $BOX/tests/l2lib.sh
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 img=$BOXBUILD/pam-guest.cpio.gz
@@ -25,7 +29,9 @@ toggles=${L2_TOGGLES:-1500}
 port=${L2_PORT:-4480}
 s=pamm_src d=pamm_dst
 
-export L2_SMP=$ncpu L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=on
+mh=${MEMSLOTS_MIG_HARVEST:-on}
+case $mh in on|off) ;; *) fatal "MEMSLOTS_MIG_HARVEST must be on or off, not '$mh'" ;; esac
+export L2_SMP=$ncpu L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=on,migration-harvest=$mh
 export L2_APPEND="kvmfork.verify=1 kvmfork.toggles=$toggles kvmfork.period_us=5000 kvmfork.window_ms=500"
 l2_start $s pam 32 -machine pc -trace kvm_memslot_changeset_harvest -D $OUT/$s.trace
 l2_start $d pam 32 -machine pc -incoming tcp:127.0.0.1:$port
@@ -64,6 +70,14 @@ ram = r.get("ram", {})
 print("total_time_ms=%s downtime_ms=%s dirty_sync_count=%s transferred=%s" % (r.get("total-time"), r.get("downtime"), ram.get("dirty-sync-count"), ram.get("transferred")))
 ' $qm)"
 l2_memslot_snap $s src2
+mh_syncs=$(l2_kstat $s vm qemu_migration_harvest_syncs) || fatal "$mh_syncs"
+mh_passes=$(l2_kstat $s vm qemu_migration_harvest_passes) || fatal "$mh_passes"
+echo "source's migration harvest ($mh): slot syncs by harvest=$mh_syncs, background passes=$mh_passes"
+if [ $mh = on ]; then
+	[ "$mh_syncs" -ge 2 ] || fatal "migration-harvest=on, yet the source made $mh_syncs slot syncs by harvest"
+else
+	[ "$mh_syncs" = 0 ] && [ "$mh_passes" = 0 ] || fatal "migration-harvest=off, yet the source harvested"
+fi
 end=$(($(now_s) + toggles + 300))
 until grep -q "KVMFORK-PAM toggled" $OUT/$d.serial.log; do
 	[ $(now_s) -lt $end ] || fatal "no 'KVMFORK-PAM toggled' line from the destination within $((toggles + 300)) s"

@@ -5,7 +5,7 @@
 # every page against its hashes and prints the verdict on its console: any
 # page whose dirtying was lost in transit shows up as "corrupt".
 . $BOX/tests/l2lib.sh
-case "${MIG_HARVEST_EXPECT:-off}" in
+case "${MIG_HARVEST_EXPECT:-on}" in
 on|off) ;; *) fatal "MIG_HARVEST_EXPECT must be on or off, not '$MIG_HARVEST_EXPECT'" ;;
 esac
 MEM=${L2_MEM:-64}
@@ -31,19 +31,27 @@ done
 [ "$st" = completed ] || fatal "migration did not complete: status '$st' ($(cat $OUT/l2-migrate.query-migrate.json | cut -c1-300))"
 echo "migration completed: $(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline())["return"]; print("total-time=%sms downtime=%sms transferred=%sMiB dirty-sync-count=%s" % (r.get("total-time"), r.get("downtime"), r.get("ram",{}).get("transferred",0)//1048576, r.get("ram",{}).get("dirty-sync-count")))' $OUT/l2-migrate.query-migrate.json)"
 # The background migration harvester (accel/kvm/kvm-migration-harvest.c):
-# MIG_HARVEST_EXPECT=off (the default, as QEMU's migration-harvest=off)
-# wants it never to have run; =on (with migration-harvest=on in L2_ACCEL)
-# wants it to have run and found pages on the source.
+# MIG_HARVEST_EXPECT=on (the default, as QEMU's migration-harvest=auto on
+# the branch's kernel) wants it to have run, found pages and synced by
+# harvest on the source; =off (with migration-harvest=off in L2_ACCEL)
+# wants it never to have run.
 hv_en=$(l2_kstat src vm qemu_migration_harvest_enabled) || fatal "$hv_en"
 hv_passes=$(l2_kstat src vm qemu_migration_harvest_passes) || fatal "$hv_passes"
 hv_pages=$(l2_kstat src vm qemu_migration_harvest_pages) || fatal "$hv_pages"
 hv_avg=$(l2_kstat src vm qemu_migration_harvest_pass_ns_average) || fatal "$hv_avg"
-echo "source's background harvester: enabled=$hv_en passes=$hv_passes pages=$hv_pages average pass ${hv_avg} ns"
-case "${MIG_HARVEST_EXPECT:-off}" in
+hv_syncs=$(l2_kstat src vm qemu_migration_harvest_syncs) || fatal "$hv_syncs"
+hv_final=$(l2_kstat src vm qemu_migration_harvest_final_sync_ns) || fatal "$hv_final"
+hv_pending=$(l2_kstat src vm qemu_dirty_harvest_pages_pending) || fatal "$hv_pending"
+echo "source's background harvester: enabled=$hv_en passes=$hv_passes pages=$hv_pages average pass ${hv_avg} ns;" \
+	"slot syncs by harvest=$hv_syncs, final sync's ${hv_final} ns; re-protected, already fetched: $hv_pending pages"
+case "${MIG_HARVEST_EXPECT:-on}" in
 on) [ "$hv_en" = 1 ] && [ "$hv_passes" -ge 1 ] && [ "$hv_pages" -ge 1 ] \
-	|| fatal "the background harvester did not run on the source (enabled=$hv_en passes=$hv_passes pages=$hv_pages)" ;;
-off) [ "$hv_en" = 0 ] && [ "$hv_passes" = 0 ] \
-	|| fatal "migration-harvest=off, yet the harvester ran (enabled=$hv_en passes=$hv_passes)" ;;
+	|| fatal "the background harvester did not run on the source (enabled=$hv_en passes=$hv_passes pages=$hv_pages)"
+	# every iteration's sync, the final one (guest stopped) included
+	[ "$hv_syncs" -ge 2 ] && [ "$hv_final" -ge 1 ] \
+	|| fatal "the syncs did not go through the harvest (slot syncs=$hv_syncs, final sync ${hv_final} ns)" ;;
+off) [ "$hv_en" = 0 ] && [ "$hv_passes" = 0 ] && [ "$hv_syncs" = 0 ] \
+	|| fatal "migration-harvest=off, yet the harvester ran (enabled=$hv_en passes=$hv_passes syncs=$hv_syncs)" ;;
 esac
 # The guest runs on the destination now: its verdict, and the negative control.
 l2_verdict dst
