@@ -550,12 +550,19 @@ static void read_cs_stats(struct kvm_vm *vm, uint64_t *v)
 	}
 }
 
-/* One changeset; the stats must have grown by exactly @want (flushes: at most). */
-static void stats_step(struct kvm_vm *vm, struct kvm_vcpu *vcpu, const char *what,
+/*
+ * One changeset; the stats must have grown by exactly @want.  Flushes: at
+ * most @want, else false (the caller retries): the counter takes every
+ * remote TLB flush requested while the changeset ran, and a zap that yields
+ * the MMU lock because the scheduler wants the CPU (cond_resched_rwlock_write
+ * on a loaded host) flushes before it lets go, on its own.
+ */
+static bool stats_step(struct kvm_vm *vm, struct kvm_vcpu *vcpu, const char *what,
 		       struct kvm_userspace_memory_region2 *e, uint32_t n,
 		       bool refuse, const uint64_t *want, uint64_t *flushes)
 {
 	uint64_t before[NR_CS_STATS], after[NR_CS_STATS];
+	bool ok = true;
 	unsigned int i;
 
 	check_layout(vm, vcpu, what);	/* the window mapped: a zap has work */
@@ -569,15 +576,21 @@ static void stats_step(struct kvm_vm *vm, struct kvm_vcpu *vcpu, const char *wha
 		uint64_t d = after[i] - before[i];
 
 		if (i == NR_CS_STATS - 1) {
-			TEST_ASSERT(d <= want[i], "%s: %s grew by %lu, want at most %lu",
-				    what, cs_stats[i], d, want[i]);
+			if (d > want[i]) {
+				ksft_print_msg("%s: %s grew by %lu, want at most %lu\n",
+					       what, cs_stats[i], d, want[i]);
+				ok = false;
+			}
 			*flushes += d;
 		} else {
 			TEST_ASSERT(d == want[i], "%s: %s grew by %lu, want %lu",
 				    what, cs_stats[i], d, want[i]);
 		}
 	}
+	return ok;
 }
+
+#define STATS_TRIES 5
 
 /*
  * One VM per quirk setting runs these in order: a create (one swap, no
@@ -609,25 +622,45 @@ static void test_stats(void)
 	unsigned int k, j;
 	int zap_all;
 
+	int tries[2] = { 0, 0 };
+
 	for (zap_all = 0; zap_all < 2; zap_all++) {
 		uint64_t flushes = 0;
+		bool ok = false;
 
 		if (!zap_all && !(kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) &
 				  KVM_X86_QUIRK_SLOT_ZAP_ALL))
 			continue;
-		vm = setup_vm(&vcpu, zap_all);
-		for (k = 0; k < ARRAY_SIZE(stats_steps); k++) {
-			for (j = 0; j < stats_steps[k].n; j++)
-				e[j] = entry(stats_steps[k].e[j].id, stats_steps[k].e[j].gpn,
-					     stats_steps[k].e[j].npages, stats_steps[k].e[j].hpn, 0);
-			stats_step(vm, vcpu, stats_steps[k].what, e, stats_steps[k].n,
-				   stats_steps[k].refuse, stats_steps[k].want, &flushes);
+		/*
+		 * A flush too many is retried in a fresh VM: one that a lock
+		 * break caused comes and goes with the host's load, one that
+		 * the changeset itself makes comes every time.
+		 */
+		while (!ok && tries[zap_all] < STATS_TRIES) {
+			tries[zap_all]++;
+			flushes = 0;
+			ok = true;
+			vm = setup_vm(&vcpu, zap_all);
+			for (k = 0; k < ARRAY_SIZE(stats_steps); k++) {
+				for (j = 0; j < stats_steps[k].n; j++)
+					e[j] = entry(stats_steps[k].e[j].id, stats_steps[k].e[j].gpn,
+						     stats_steps[k].e[j].npages,
+						     stats_steps[k].e[j].hpn, 0);
+				ok &= stats_step(vm, vcpu, stats_steps[k].what, e,
+						 stats_steps[k].n, stats_steps[k].refuse,
+						 stats_steps[k].want, &flushes);
+			}
+			kvm_vm_free(vm);
+			if (!ok)
+				ksft_print_msg("stats (quirk %s): try %d of %d had a TLB flush too many\n",
+					       zap_all ? "on" : "off", tries[zap_all], STATS_TRIES);
 		}
-		kvm_vm_free(vm);
+		TEST_ASSERT(ok, "stats (quirk %s): a TLB flush too many in each of %d tries",
+			    zap_all ? "on" : "off", STATS_TRIES);
 		snprintf(flushed[zap_all], sizeof(flushed[zap_all]), "%lu", flushes);
 	}
-	ksft_test_result_pass("stats: changesets, entries, swaps (1 or 2), zaps (0 or 1) exact; TLB flushes over 4 changesets: %s (quirk off), %s (quirk on); refused changeset counts nothing\n",
-			      flushed[0], flushed[1]);
+	ksft_test_result_pass("stats: changesets, entries, swaps (1 or 2), zaps (0 or 1) exact; TLB flushes over 4 changesets: %s (quirk off), %s (quirk on), tries %d and %d; refused changeset counts nothing\n",
+			      flushed[0], flushed[1], tries[0], tries[1]);
 }
 
 static void test_unwind(void)
