@@ -255,62 +255,67 @@ bool kvm_harvest_range(KVMSlot *mem, hwaddr start, hwaddr size)
     return true;
 }
 
-bool kvm_harvest_sync_slot(KVMSlot *mem)
+/*
+ * Harvest all of @mem and OR what the kernel returns into its bitmap.
+ * Returns the kernel's dirty count, or -1 if it refused (the bits then
+ * stay in the kernel for the next harvest).  The buffer keeps the bits.
+ */
+static int64_t kvm_harvest_slot_or(KVMSlot *mem, unsigned long **bmapp)
 {
     uint64_t npages = mem->memory_size / qemu_real_host_page_size();
     size_t words = DIV_ROUND_UP(npages, BITS_PER_LONG);
-    unsigned long *bmap;
+    unsigned long *bmap = kvm_harvest_buf(npages);
     uint64_t nr_dirty;
     size_t i;
+
+    if (kvm_harvest_ioctl(mem, 0, npages, bmap, &nr_dirty)) {
+        return -1;
+    }
+    if (nr_dirty) {
+        for (i = 0; i < words; i++) {
+            mem->dirty_bmap[i] |= bmap[i];
+        }
+    }
+    *bmapp = bmap;
+    return nr_dirty;
+}
+
+bool kvm_harvest_sync_slot(KVMSlot *mem)
+{
+    unsigned long *bmap;
+    int64_t nr_dirty;
 
     if (!kvm_harvest_can(mem) || !kvm_harvest_lazy_clear(mem)) {
         return false;
     }
-    bmap = kvm_harvest_buf(npages);
-    if (kvm_harvest_ioctl(mem, 0, npages, bmap, &nr_dirty)) {
+    /*
+     * Kept in the slot's bitmap: fetched, not yet consumed.  The consumers'
+     * clears (migration's lazy one above all) re-protect these pages again
+     * just before they read them, so that a write in between is not sent a
+     * second time, as after KVM_GET_DIRTY_LOG.
+     */
+    nr_dirty = kvm_harvest_slot_or(mem, &bmap);
+    if (nr_dirty < 0) {
         return false;
     }
     hv.stats.slot_syncs++;
-    if (!nr_dirty) {
-        return true;
+    if (nr_dirty) {
+        cpu_physical_memory_set_dirty_lebitmap(bmap, mem->ram_start_offset,
+            mem->memory_size / qemu_real_host_page_size());
     }
-    /*
-     * Fetched, not yet consumed: the consumers' clears (migration's lazy
-     * one above all) re-protect these pages again just before they read
-     * them, so that a write in between is not sent a second time, as after
-     * KVM_GET_DIRTY_LOG.
-     */
-    for (i = 0; i < words; i++) {
-        mem->dirty_bmap[i] |= bmap[i];
-    }
-    cpu_physical_memory_set_dirty_lebitmap(bmap, mem->ram_start_offset,
-                                           npages);
     return true;
 }
 
 void kvm_harvest_slot_into_bmap(KVMSlot *mem)
 {
-    uint64_t npages = mem->memory_size / qemu_real_host_page_size();
-    size_t words = DIV_ROUND_UP(npages, BITS_PER_LONG);
     unsigned long *bmap;
-    uint64_t nr_dirty;
-    size_t i;
 
     if (!hv.enabled || !(mem->flags & KVM_MEM_DIRTY_LOG_BITMAP) ||
         !mem->dirty_bmap) {
         return;
     }
-    bmap = kvm_harvest_buf(npages);
-    if (kvm_harvest_ioctl(mem, 0, npages, bmap, &nr_dirty)) {
-        /* Refused: the bits stay in the kernel for the next harvest. */
-        return;
-    }
-    hv.stats.slot_harvests++;
-    if (!nr_dirty) {
-        return;
-    }
-    for (i = 0; i < words; i++) {
-        mem->dirty_bmap[i] |= bmap[i];
+    if (kvm_harvest_slot_or(mem, &bmap) >= 0) {
+        hv.stats.slot_harvests++;
     }
 }
 
