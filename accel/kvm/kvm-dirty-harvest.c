@@ -74,20 +74,15 @@ void kvm_harvest_class_init(ObjectClass *oc)
         "Harvest only a display refresh's range of the dirty log "
         "(KVM_HARVEST_DIRTY_LOG), also with the dirty ring, without "
         "kicking the vCPUs: on, off, or auto (default: if the kernel can)");
-    kvm_mig_harvest_class_init(oc);
 }
 
 int kvm_harvest_init(KVMState *s, Error **errp)
 {
     int cap = kvm_vm_check_extension(s, KVM_CAP_DIRTY_LOG_HARVEST);
-    int ret;
 
     hv.enabled = false;
     hv.ring = s->kvm_dirty_ring_size != 0;
-    ret = kvm_mig_harvest_init(s, errp);
-    if (ret < 0) {
-        return ret;
-    }
+    kvm_mig_harvest_init(s);
     if (hv.mode == ON_OFF_AUTO_OFF) {
         return 0;
     }

@@ -33,6 +33,10 @@
  * bitmap beside the ring (KVM_MEM_DIRTY_LOG_BITMAP, the display's) are
  * harvested here.
  *
+ * The migration parameter x-dirty-harvest (auto|on|off, default auto) is
+ * read at each migration's setup (kvm_mh_setup()): a migration harvests
+ * or syncs upstream's way as it says, whatever the one before did.
+ *
  * Rate: one pass over all logging slots every KVM_MH_PERIOD_MS, at most
  * KVM_MH_CHUNK_PAGES per ioctl and per hold of the slots lock, so that a
  * memory transaction or a sync waits for one chunk at most.  No pass while
@@ -49,6 +53,7 @@
 #include "qemu/timer.h"
 #include "exec/memory.h"
 #include "migration/misc.h"
+#include "migration/client-options.h"
 #include "system/kvm.h"
 #include "system/kvm_int.h"
 #include "system/runstate.h"
@@ -71,30 +76,15 @@ typedef struct KVMMigHarvestStats {
 } KVMMigHarvestStats;
 
 static struct {
-    OnOffAuto mode;
-    bool enabled;
+    bool capable;                   /* KVM_CAP_DIRTY_LOG_HARVEST */
+    bool enabled;                   /* this migration harvests */
     NotifierWithReturn notifier;
     QemuMutex lock;                 /* protects running, stop */
     QemuCond cond;
     QemuThread thread;
     bool running, stop;
     KVMMigHarvestStats stats;
-} mh = { .mode = ON_OFF_AUTO_AUTO };
-
-void kvm_mig_harvest_class_init(ObjectClass *oc)
-{
-    /*
-     * auto by default: since the syncs go through the harvest too and the
-     * harvest no longer marks bits a sync fetched, the box measured it no
-     * worse than upstream's path in pages sent, and shorter in downtime
-     * and total time (README "Migration harvest").
-     */
-    kvm_qemu_property_add_on_off_auto(oc, "migration-harvest", &mh.mode,
-        "During precopy, harvest the dirty log in the background and sync "
-        "it by harvest (KVM_HARVEST_DIRTY_LOG), so that each sync, above "
-        "all the final one, costs what is dirty: on, off (upstream's "
-        "KVM_GET_DIRTY_LOG), or auto (the default: on if the kernel can)");
-}
+} mh;
 
 /*
  * One chunk of slot @i of @kml: under the slots lock, and only if the slot
@@ -128,7 +118,7 @@ bool kvm_mig_harvest_sync_slot(KVMSlot *mem)
 {
     int64_t t0, ns;
 
-    if (!mh.enabled ||
+    if (!qatomic_read(&mh.enabled) ||
         !(qatomic_read(&global_dirty_tracking) & GLOBAL_DIRTY_MIGRATION)) {
         return false;
     }
@@ -261,13 +251,40 @@ static void kvm_mh_stop(void)
     trace_kvm_migration_harvest_thread(0);
 }
 
+/*
+ * Precopy setup: the migration parameter x-dirty-harvest decides, for this
+ * migration, whether the harvester runs and the syncs go by harvest.  auto
+ * (the default) harvests where the kernel can: since the syncs go through
+ * the harvest too and the harvest no longer marks bits a sync fetched, the
+ * box measured it no worse than upstream's path in pages sent, and shorter
+ * in downtime and total time (README "Migration harvest").  on without the
+ * capability fails the migration, naming the parameter.
+ */
+static int kvm_mh_setup(Error **errp)
+{
+    OnOffAuto mode = migrate_dirty_harvest();
+
+    if (mode == ON_OFF_AUTO_ON && !mh.capable) {
+        error_setg(errp, "migration parameter x-dirty-harvest=on needs "
+                   "KVM_HARVEST_DIRTY_LOG (KVM_CAP_DIRTY_LOG_HARVEST), which "
+                   "this kernel's KVM does not have; set it to auto or off");
+        return -ENOTSUP;
+    }
+    if (mode == ON_OFF_AUTO_OFF || !mh.capable) {
+        qatomic_set(&mh.enabled, false);
+        return 0;
+    }
+    qatomic_set(&mh.enabled, true);
+    kvm_mh_start();
+    return 0;
+}
+
 static int kvm_mh_notify(NotifierWithReturn *n, MigrationEvent *e,
                          Error **errp)
 {
     switch (e->type) {
     case MIG_EVENT_PRECOPY_SETUP:
-        kvm_mh_start();
-        break;
+        return kvm_mh_setup(errp);
     case MIG_EVENT_PRECOPY_DONE:
     case MIG_EVENT_PRECOPY_FAILED:
         kvm_mh_stop();
@@ -278,26 +295,13 @@ static int kvm_mh_notify(NotifierWithReturn *n, MigrationEvent *e,
     return 0;
 }
 
-int kvm_mig_harvest_init(KVMState *s, Error **errp)
+void kvm_mig_harvest_init(KVMState *s)
 {
+    mh.capable = kvm_vm_check_extension(s, KVM_CAP_DIRTY_LOG_HARVEST) > 0;
     mh.enabled = false;
-    if (mh.mode == ON_OFF_AUTO_OFF) {
-        return 0;
-    }
-    if (kvm_vm_check_extension(s, KVM_CAP_DIRTY_LOG_HARVEST) <= 0) {
-        if (mh.mode == ON_OFF_AUTO_ON) {
-            error_setg(errp, "migration-harvest=on needs KVM_HARVEST_DIRTY_LOG "
-                       "(KVM_CAP_DIRTY_LOG_HARVEST), which this kernel's KVM "
-                       "does not have; use migration-harvest=auto or off");
-            return -ENOTSUP;
-        }
-        return 0;
-    }
-    mh.enabled = true;
     qemu_mutex_init(&mh.lock);
     qemu_cond_init(&mh.cond);
     migration_add_notifier(&mh.notifier, kvm_mh_notify);
-    return 0;
 }
 
 static const KVMQemuStatDesc kvm_mh_stat_desc[] = {
@@ -318,7 +322,7 @@ StatsList *kvm_mig_harvest_stats(StatsList *list, strList *names)
 {
     KVMMigHarvestStats *st = &mh.stats;
     uint64_t v[] = {
-        mh.enabled, st->passes, st->chunks, st->pages, st->ns_last,
+        qatomic_read(&mh.enabled), st->passes, st->chunks, st->pages, st->ns_last,
         st->passes ? st->ns_total / st->passes : 0, st->ns_max,
         st->syncs, st->sync_ns_last, st->sync_ns_max, st->final_sync_ns,
     };

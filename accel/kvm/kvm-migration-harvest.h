@@ -12,15 +12,14 @@
 #include "system/kvm_int.h"
 #include "qapi/qapi-types-stats.h"
 
-/* -accel kvm,migration-harvest=auto|on|off */
-void kvm_mig_harvest_class_init(ObjectClass *oc);
-
 /*
  * kvm_init(): probes KVM_CAP_DIRTY_LOG_HARVEST and registers the migration
- * notifier that starts the harvester at precopy setup and stops it when
- * precopy ends; fails for migration-harvest=on without the capability.
+ * notifier.  At precopy setup the migration parameter x-dirty-harvest
+ * (auto|on|off) decides whether this migration harvests: the harvester
+ * starts, and stops when precopy ends; on without the capability fails the
+ * migration with an error that names the parameter.
  */
-int kvm_mig_harvest_init(KVMState *s, Error **errp);
+void kvm_mig_harvest_init(KVMState *s);
 
 /*
  * kvm_physical_sync_dirty_bitmap(), slots lock held: while migration logs

@@ -27,7 +27,8 @@
  * reach migration, so the destination's framebuffer, in guest memory and
  * on screen, is the last pattern.  dirty-harvest=on on a kernel without
  * KVM_CAP_DIRTY_LOG_HARVEST, and a value that is not auto/on/off, stop
- * QEMU with a message naming the property.
+ * QEMU with a message naming the property.  migration-parameter checks the
+ * migration harvester's switch, the migration parameter x-dirty-harvest.
  */
 
 #include "qemu/osdep.h"
@@ -447,6 +448,133 @@ static void test_migrate(const void *opaque)
     unlink(serial2);
 }
 
+static const char *wait_migration(QTestState *qts)
+{
+    const char *st;
+
+    for (int i = 0; ; i++) {
+        st = migration_status(qts);
+        if (strcmp(st, "setup") && strcmp(st, "active") &&
+            strcmp(st, "device") && strcmp(st, "cancelling")) {
+            return st;
+        }
+        g_assert_cmpint(i, <, WAIT_S * 10);
+        g_usleep(100 * 1000);
+    }
+}
+
+/* The migration parameter x-dirty-harvest, as query-migrate-parameters says */
+static char *dirty_harvest_param(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-migrate-parameters'}");
+    QDict *ret = qdict_get_qdict(rsp, "return");
+    char *v;
+
+    g_assert_nonnull(ret);
+    g_assert(qdict_haskey(ret, "x-dirty-harvest"));
+    v = g_strdup(qdict_get_str(ret, "x-dirty-harvest"));
+    qobject_unref(rsp);
+    return v;
+}
+
+/*
+ * Migrate the source to a file with x-dirty-harvest=@mode; return the final
+ * status, and in @err query-migrate's error-desc if there is one.
+ */
+static const char *migrate_to_file(QTestState *qts, const char *mode,
+                                   char **err)
+{
+    g_autofree char *file = g_strdup_printf("%s/migration.bin", tmpdir);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    const char *st;
+    QDict *rsp, *ret;
+
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters',"
+                             "'arguments': {'x-dirty-harvest': %s}}", mode);
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': %s}}", uri);
+    st = wait_migration(qts);
+    rsp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
+    ret = qdict_get_qdict(rsp, "return");
+    *err = g_strdup(ret && qdict_haskey(ret, "error-desc") ?
+                    qdict_get_str(ret, "error-desc") : "");
+    qobject_unref(rsp);
+    unlink(file);
+    g_test_message("x-dirty-harvest=%s: migration to a file %s%s%s", mode,
+                   st, **err ? ": " : "", *err);
+    return st;
+}
+
+/*
+ * The migration parameter x-dirty-harvest (auto by default) is chosen per
+ * migration: a bad value is refused, naming it, and changes nothing; QMP
+ * and HMP set and show it.  Where the kernel cannot harvest, on fails the
+ * migration with an error that names it and auto migrates on upstream's
+ * path; where it can, on harvests (the syncs go by harvest) and off, the
+ * next migration of the same QEMU, does not.
+ */
+static void test_migration_parameter(const void *opaque)
+{
+    static const Case c = { "migration-parameter", "auto", false };
+    g_autofree char *serial = g_strdup_printf("%s/serial", tmpdir);
+    g_autofree char *v = NULL, *err = NULL, *hmp = NULL;
+    int cap = harvest_cap();
+    QTestState *qts;
+    QDict *rsp;
+    int64_t syncs;
+
+    if (cap < 0) {
+        g_test_skip("no /dev/kvm");
+        return;
+    }
+    qts = boot(&c, serial);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "auto");
+    g_free(v);
+
+    rsp = qtest_qmp(qts, "{'execute': 'migrate-set-parameters',"
+                    "'arguments': {'x-dirty-harvest': 'sometimes'}}");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_test_message("x-dirty-harvest=sometimes: %s",
+                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "x-dirty-harvest"));
+    qobject_unref(rsp);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "auto");
+    g_free(v);
+
+    hmp = qtest_hmp(qts, "migrate_set_parameter x-dirty-harvest off");
+    g_assert_cmpstr(hmp, ==, "");
+    g_free(hmp);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "off");
+    hmp = qtest_hmp(qts, "info migrate_parameters");
+    g_assert(strstr(hmp, "x-dirty-harvest: off"));
+
+    if (!cap) {
+        g_assert_cmpstr(migrate_to_file(qts, "on", &err), ==, "failed");
+        g_assert(strstr(err, "x-dirty-harvest=on"));
+        g_free(err);
+        g_assert_cmpstr(migrate_to_file(qts, "auto", &err), ==, "completed");
+        g_assert_cmpint(vm_stat(qts, "qemu_migration_harvest_enabled"), ==, 0);
+        g_assert_cmpint(vm_stat(qts, "qemu_migration_harvest_syncs"), ==, 0);
+    } else {
+        g_assert_cmpstr(migrate_to_file(qts, "on", &err), ==, "completed");
+        g_assert_cmpint(vm_stat(qts, "qemu_migration_harvest_enabled"), ==, 1);
+        syncs = vm_stat(qts, "qemu_migration_harvest_syncs");
+        g_assert_cmpint(syncs, >, 0);
+        g_free(err);
+        qtest_qmp_assert_success(qts, "{'execute': 'cont'}");
+        g_assert_cmpstr(migrate_to_file(qts, "off", &err), ==, "completed");
+        g_assert_cmpint(vm_stat(qts, "qemu_migration_harvest_enabled"), ==, 0);
+        g_assert_cmpint(vm_stat(qts, "qemu_migration_harvest_syncs"), ==,
+                        syncs);
+    }
+    qtest_quit(qts);
+    unlink(serial);
+}
+
 /* dirty-harvest=on without the capability, and a bad value, stop QEMU */
 static void test_refused(const void *opaque)
 {
@@ -473,6 +601,47 @@ static void test_refused(const void *opaque)
     g_test_message("%s: QEMU said: %s", cmd, err);
     g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     g_assert(strstr(err, "dirty-harvest"));
+}
+
+/*
+ * Without KVM, x-dirty-harvest=on can never work: refused at start-up and
+ * by migrate-set-parameters, naming the parameter, changing nothing.
+ */
+static void test_migration_parameter_tcg(void)
+{
+    const char *qemu = getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = NULL, *v = NULL;
+    g_autofree gchar *out = NULL, *err = NULL;
+    QTestState *qts;
+    QDict *rsp;
+    gint status;
+
+    g_assert_nonnull(qemu);
+    cmd = g_strdup_printf("%s -accel tcg -machine none -display none "
+                          "-nodefaults -global migration.x-dirty-harvest=on",
+                          qemu);
+    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
+    g_test_message("%s: QEMU said: %s", cmd, err);
+    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert(strstr(err, "x-dirty-harvest"));
+
+    qts = qtest_init("-accel tcg -machine none");
+    rsp = qtest_qmp(qts, "{'execute': 'migrate-set-parameters',"
+                    "'arguments': {'x-dirty-harvest': 'on'}}");
+    g_assert(qdict_haskey(rsp, "error"));
+    g_test_message("TCG, x-dirty-harvest=on: %s",
+                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "x-dirty-harvest"));
+    qobject_unref(rsp);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "auto");
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters',"
+                             "'arguments': {'x-dirty-harvest': 'off'}}");
+    g_free(v);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "off");
+    qtest_quit(qts);
 }
 
 int main(int argc, char **argv)
@@ -515,6 +684,10 @@ int main(int argc, char **argv)
                         test_refused);
     qtest_add_data_func("/kvm-vga-harvest/refused/bad-value", "sometimes",
                         test_refused);
+    qtest_add_data_func("/kvm-vga-harvest/migration-parameter", NULL,
+                        test_migration_parameter);
+    qtest_add_func("/kvm-vga-harvest/refused/migration-parameter-tcg",
+                   test_migration_parameter_tcg);
     ret = g_test_run();
 
     unlink(disk);
