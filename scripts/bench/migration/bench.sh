@@ -19,9 +19,9 @@
 # on) the dirty-ring reaps and ring-full exits; per dirty sync of the
 # source, the time from migration_bitmap_sync_start to _end.
 #
-# Configurations: vmm = ours (build/qemu with -accel
-# kvm,migration-harvest=off: upstream's dirty sync), ours_harvest (the same
-# binary with migration-harvest=on, its default on the branch's kernel) or
+# Configurations: vmm = ours (build/qemu with the migration parameter
+# x-dirty-harvest=off: upstream's dirty sync), ours_harvest (the same
+# binary with x-dirty-harvest=on, its default on the branch's kernel) or
 # stock
 # (Debian's QEMU 10.0.2 from the host's /usr) on the same box kernel;
 # ring = off (dirty bitmap) or on (dirty ring).  Full size: all three, both

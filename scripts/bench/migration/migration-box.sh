@@ -7,9 +7,10 @@
 # with the same max-bandwidth and downtime-limit every time, and the source's
 # final query-migrate plus its trace of every dirty sync are written down.
 #
-#   vmm   ours  = our QEMU ($QEMU) with migration-harvest=off: upstream's
-#                 dirty sync (KVM_GET_DIRTY_LOG), no background harvest;
-#         ours_harvest = the same binary with migration-harvest=on (its
+#   vmm   ours  = our QEMU ($QEMU) with the migration parameter
+#                 x-dirty-harvest=off: upstream's dirty sync
+#                 (KVM_GET_DIRTY_LOG), no background harvest;
+#         ours_harvest = the same binary with x-dirty-harvest=on (its
 #                 default, auto, on the branch's kernel);
 #         stock = Debian's QEMU 10.0.2
 #                 (/usr/bin/qemu-system-x86_64, the host's /usr shared in)
@@ -89,10 +90,11 @@ run_one() {
 	s=src_${vmm}_${ring}_$rep d=dst_${vmm}_${ring}_$rep
 	bin=$QEMU; [ $vmm = stock ] && bin=$stock
 	accel=kvm; [ $ring = on ] && accel=kvm,dirty-ring-size=$ringsize
-	case $vmm in ours) accel=$accel,migration-harvest=off ;; ours_harvest) accel=$accel,migration-harvest=on ;; esac
-	traces="-trace migration_bitmap_sync_start -trace migration_bitmap_sync_end"
+	mhp=
+	case $vmm in ours) mhp="-global migration.x-dirty-harvest=off" ;; ours_harvest) mhp="-global migration.x-dirty-harvest=on" ;; esac
+	traces="$mhp -trace migration_bitmap_sync_start -trace migration_bitmap_sync_end"
 	[ $ring = on ] && traces="$traces -trace kvm_dirty_ring_reap -trace kvm_dirty_ring_full"
-	echo "migration: vmm=$vmm ring=$ring rep=$rep ($bin, -accel $accel)"
+	echo "migration: vmm=$vmm ring=$ring rep=$rep ($bin, -accel $accel $mhp)"
 	export L2_QEMU=$bin L2_ACCEL=$accel L2_SMP=$smp L2_RAM=$ram L2_INITRD=$img
 	export L2_APPEND="kvmfork.wss=$wss kvmfork.rate=$rate"
 	rm -f $OUT/$s.trace

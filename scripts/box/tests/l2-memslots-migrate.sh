@@ -18,9 +18,10 @@
 # path, which harvests inside a vCPU hold; every other commit was a
 # changeset; on the destination every commit was a changeset.
 # MEMSLOTS_MIG_HARVEST=on (the default, as QEMU's) runs both ends with
-# migration-harvest=on (the background harvester and the syncs by harvest,
-# kvm-migration-harvest.c) and requires the source to have synced by
-# harvest; =off, upstream's KVM_GET_DIRTY_LOG, requires it not to have.
+# the migration parameter x-dirty-harvest=on (the background harvester
+# and the syncs by harvest, kvm-migration-harvest.c) and requires the
+# source to have synced by harvest; =off, upstream's KVM_GET_DIRTY_LOG,
+# requires it not to have.
 . $BOX/tests/l2lib.sh
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 img=$BOXBUILD/pam-guest.cpio.gz
@@ -31,10 +32,10 @@ s=pamm_src d=pamm_dst
 
 mh=${MEMSLOTS_MIG_HARVEST:-on}
 case $mh in on|off) ;; *) fatal "MEMSLOTS_MIG_HARVEST must be on or off, not '$mh'" ;; esac
-export L2_SMP=$ncpu L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=on,migration-harvest=$mh
+export L2_SMP=$ncpu L2_INITRD=$img L2_ACCEL=kvm,atomic-memslots=on
 export L2_APPEND="kvmfork.verify=1 kvmfork.toggles=$toggles kvmfork.period_us=5000 kvmfork.window_ms=500"
-l2_start $s pam 32 -machine pc -trace kvm_memslot_changeset_harvest -D $OUT/$s.trace
-l2_start $d pam 32 -machine pc -incoming tcp:127.0.0.1:$port
+l2_start $s pam 32 -machine pc -global migration.x-dirty-harvest=$mh -trace kvm_memslot_changeset_harvest -D $OUT/$s.trace
+l2_start $d pam 32 -machine pc -global migration.x-dirty-harvest=$mh -incoming tcp:127.0.0.1:$port
 l2_wait $s "KVMFORK-PAM-READY" 300
 grep KVMFORK-PAM-READY $OUT/$s.serial.log | tr -d '\r'
 l2_memslot_snap $s src0
@@ -74,9 +75,9 @@ mh_syncs=$(l2_kstat $s vm qemu_migration_harvest_syncs) || fatal "$mh_syncs"
 mh_passes=$(l2_kstat $s vm qemu_migration_harvest_passes) || fatal "$mh_passes"
 echo "source's migration harvest ($mh): slot syncs by harvest=$mh_syncs, background passes=$mh_passes"
 if [ $mh = on ]; then
-	[ "$mh_syncs" -ge 2 ] || fatal "migration-harvest=on, yet the source made $mh_syncs slot syncs by harvest"
+	[ "$mh_syncs" -ge 2 ] || fatal "x-dirty-harvest=on, yet the source made $mh_syncs slot syncs by harvest"
 else
-	[ "$mh_syncs" = 0 ] && [ "$mh_passes" = 0 ] || fatal "migration-harvest=off, yet the source harvested"
+	[ "$mh_syncs" = 0 ] && [ "$mh_passes" = 0 ] || fatal "x-dirty-harvest=off, yet the source harvested"
 fi
 end=$(($(now_s) + toggles + 300))
 until grep -q "KVMFORK-PAM toggled" $OUT/$d.serial.log; do

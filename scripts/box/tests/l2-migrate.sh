@@ -17,8 +17,17 @@ l2_wait src "KVMFORK-L2 progress" 60
 # Emulated hardware: let precopy use all the bandwidth it can get, and give
 # the final stop-and-copy more room than the 300 ms default so it converges
 # under TCG; correctness, not speed, is what this test checks.
-l2_qmp src '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":10737418240,"downtime-limit":2000}}' >/dev/null \
+# MIG_HARVEST_EXPECT=off also sets the migration parameter x-dirty-harvest
+# to off, over QMP as libvirt would; =on leaves it at its default, auto.
+case "${MIG_HARVEST_EXPECT:-on}" in
+on) mh_param= mh_want=auto ;;
+off) mh_param=',"x-dirty-harvest":"off"' mh_want=off ;;
+*) fatal "MIG_HARVEST_EXPECT must be on or off, not '$MIG_HARVEST_EXPECT'" ;;
+esac
+l2_qmp src "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":10737418240,\"downtime-limit\":2000$mh_param}}" >/dev/null \
 	|| fatal "migrate-set-parameters failed"
+mh_now=$(l2_qmp src '{"execute":"query-migrate-parameters"}' | sed -n 's/.*"x-dirty-harvest": *"\([a-z]*\)".*/\1/p' | head -1)
+[ "$mh_now" = "$mh_want" ] || fatal "query-migrate-parameters shows x-dirty-harvest '$mh_now', want '$mh_want'"
 l2_qmp src "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null || fatal "migrate failed to start"
 st="" end=$(($(now_s) + 300))
 while :; do
@@ -31,10 +40,10 @@ done
 [ "$st" = completed ] || fatal "migration did not complete: status '$st' ($(cat $OUT/l2-migrate.query-migrate.json | cut -c1-300))"
 echo "migration completed: $(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline())["return"]; print("total-time=%sms downtime=%sms transferred=%sMiB dirty-sync-count=%s" % (r.get("total-time"), r.get("downtime"), r.get("ram",{}).get("transferred",0)//1048576, r.get("ram",{}).get("dirty-sync-count")))' $OUT/l2-migrate.query-migrate.json)"
 # The background migration harvester (accel/kvm/kvm-migration-harvest.c):
-# MIG_HARVEST_EXPECT=on (the default, as QEMU's migration-harvest=auto on
+# MIG_HARVEST_EXPECT=on (the default, as QEMU's x-dirty-harvest=auto on
 # the branch's kernel) wants it to have run, found pages and synced by
-# harvest on the source; =off (with migration-harvest=off in L2_ACCEL)
-# wants it never to have run.
+# harvest on the source; =off (x-dirty-harvest=off, set above) wants it
+# never to have run.
 hv_en=$(l2_kstat src vm qemu_migration_harvest_enabled) || fatal "$hv_en"
 hv_passes=$(l2_kstat src vm qemu_migration_harvest_passes) || fatal "$hv_passes"
 hv_pages=$(l2_kstat src vm qemu_migration_harvest_pages) || fatal "$hv_pages"
@@ -51,7 +60,7 @@ on) [ "$hv_en" = 1 ] && [ "$hv_passes" -ge 1 ] && [ "$hv_pages" -ge 1 ] \
 	[ "$hv_syncs" -ge 2 ] && [ "$hv_final" -ge 1 ] \
 	|| fatal "the syncs did not go through the harvest (slot syncs=$hv_syncs, final sync ${hv_final} ns)" ;;
 off) [ "$hv_en" = 0 ] && [ "$hv_passes" = 0 ] && [ "$hv_syncs" = 0 ] \
-	|| fatal "migration-harvest=off, yet the harvester ran (enabled=$hv_en passes=$hv_passes syncs=$hv_syncs)" ;;
+	|| fatal "x-dirty-harvest=off, yet the harvester ran (enabled=$hv_en passes=$hv_passes syncs=$hv_syncs)" ;;
 esac
 # The guest runs on the destination now: its verdict, and the negative control.
 l2_verdict dst
