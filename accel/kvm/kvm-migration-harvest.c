@@ -322,8 +322,8 @@ StatsList *kvm_mig_harvest_stats(StatsList *list, strList *names)
 {
     KVMMigHarvestStats *st = &mh.stats;
     uint64_t v[] = {
-        qatomic_read(&mh.enabled), st->passes, st->chunks, st->pages, st->ns_last,
-        st->passes ? st->ns_total / st->passes : 0, st->ns_max,
+        qatomic_read(&mh.enabled), st->passes, st->chunks, st->pages,
+        st->ns_last, st->passes ? st->ns_total / st->passes : 0, st->ns_max,
         st->syncs, st->sync_ns_last, st->sync_ns_max, st->final_sync_ns,
     };
 

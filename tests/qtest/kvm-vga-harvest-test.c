@@ -478,6 +478,29 @@ static char *dirty_harvest_param(QTestState *qts)
 }
 
 /*
+ * migrate-set-parameters x-dirty-harvest=@value must be refused with an
+ * error naming the parameter and containing @why, and leave the parameter
+ * at @was.
+ */
+static void assert_param_refused(QTestState *qts, const char *value,
+                                 const char *why, const char *was)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'migrate-set-parameters',"
+                           "'arguments': {'x-dirty-harvest': %s}}", value);
+    const char *desc;
+    g_autofree char *v = NULL;
+
+    g_assert(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_test_message("x-dirty-harvest=%s refused: %s", value, desc);
+    g_assert(strstr(desc, "x-dirty-harvest"));
+    g_assert(strstr(desc, why));
+    qobject_unref(rsp);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, was);
+}
+
+/*
  * Migrate the source to a file with x-dirty-harvest=@mode; return the final
  * status, and in @err query-migrate's error-desc if there is one.
  */
@@ -520,7 +543,6 @@ static void test_migration_parameter(const void *opaque)
     g_autofree char *v = NULL, *err = NULL, *hmp = NULL;
     int cap = harvest_cap();
     QTestState *qts;
-    QDict *rsp;
     int64_t syncs;
 
     if (cap < 0) {
@@ -532,17 +554,7 @@ static void test_migration_parameter(const void *opaque)
     g_assert_cmpstr(v, ==, "auto");
     g_free(v);
 
-    rsp = qtest_qmp(qts, "{'execute': 'migrate-set-parameters',"
-                    "'arguments': {'x-dirty-harvest': 'sometimes'}}");
-    g_assert(qdict_haskey(rsp, "error"));
-    g_test_message("x-dirty-harvest=sometimes: %s",
-                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
-    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
-                    "x-dirty-harvest"));
-    qobject_unref(rsp);
-    v = dirty_harvest_param(qts);
-    g_assert_cmpstr(v, ==, "auto");
-    g_free(v);
+    assert_param_refused(qts, "sometimes", "does not accept value", "auto");
 
     hmp = qtest_hmp(qts, "migrate_set_parameter x-dirty-harvest off");
     g_assert_cmpstr(hmp, ==, "");
@@ -575,15 +587,35 @@ static void test_migration_parameter(const void *opaque)
     unlink(serial);
 }
 
+/*
+ * Start QEMU with @args, which it must refuse: it must exit non-zero (not
+ * run on, so the wait is bounded by timeout(1)) with @what on stderr.
+ */
+static void assert_qemu_refuses(const char *args, const char *what)
+{
+    const char *qemu = getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = NULL;
+    g_autofree gchar *out = NULL, *err = NULL;
+    gint status;
+
+    g_assert_nonnull(qemu);
+    cmd = g_strdup_printf("timeout %d %s -machine none -display none "
+                          "-nodefaults %s", WAIT_S, qemu, args);
+    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
+    g_test_message("%s: exit %d; QEMU said: %s", cmd,
+                   WIFEXITED(status) ? WEXITSTATUS(status) : -1, err);
+    g_assert(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), !=, 0);
+    g_assert_cmpint(WEXITSTATUS(status), !=, 124);    /* it did not run on */
+    g_assert(strstr(err, what));
+}
+
 /* dirty-harvest=on without the capability, and a bad value, stop QEMU */
 static void test_refused(const void *opaque)
 {
     const char *value = opaque;
-    const char *qemu = getenv("QTEST_QEMU_BINARY");
     int cap = harvest_cap();
-    g_autofree char *cmd = NULL;
-    g_autofree gchar *out = NULL, *err = NULL;
-    gint status;
+    g_autofree char *args = NULL;
 
     if (cap < 0) {
         g_test_skip("no /dev/kvm");
@@ -594,53 +626,34 @@ static void test_refused(const void *opaque)
                     "dirty-harvest=on is accepted here");
         return;
     }
-    g_assert_nonnull(qemu);
-    cmd = g_strdup_printf("%s -accel kvm,dirty-harvest=%s -machine none "
-                          "-display none -nodefaults", qemu, value);
-    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
-    g_test_message("%s: QEMU said: %s", cmd, err);
-    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    g_assert(strstr(err, "dirty-harvest"));
+    args = g_strdup_printf("-accel kvm,dirty-harvest=%s", value);
+    assert_qemu_refuses(args, "dirty-harvest");
 }
 
 /*
  * Without KVM, x-dirty-harvest=on can never work: refused at start-up and
- * by migrate-set-parameters, naming the parameter, changing nothing.
+ * by migrate-set-parameters, naming the parameter, changing nothing.  The
+ * controls: -global sets off, and QMP then sets auto.
  */
 static void test_migration_parameter_tcg(void)
 {
-    const char *qemu = getenv("QTEST_QEMU_BINARY");
-    g_autofree char *cmd = NULL, *v = NULL;
-    g_autofree gchar *out = NULL, *err = NULL;
+    const char *why = "without the KVM accelerator";
+    g_autofree char *v = NULL;
     QTestState *qts;
-    QDict *rsp;
-    gint status;
 
-    g_assert_nonnull(qemu);
-    cmd = g_strdup_printf("%s -accel tcg -machine none -display none "
-                          "-nodefaults -global migration.x-dirty-harvest=on",
-                          qemu);
-    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
-    g_test_message("%s: QEMU said: %s", cmd, err);
-    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    g_assert(strstr(err, "x-dirty-harvest"));
+    assert_qemu_refuses("-accel tcg -global migration.x-dirty-harvest=on",
+                        why);
 
-    qts = qtest_init("-accel tcg -machine none");
-    rsp = qtest_qmp(qts, "{'execute': 'migrate-set-parameters',"
-                    "'arguments': {'x-dirty-harvest': 'on'}}");
-    g_assert(qdict_haskey(rsp, "error"));
-    g_test_message("TCG, x-dirty-harvest=on: %s",
-                   qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
-    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
-                    "x-dirty-harvest"));
-    qobject_unref(rsp);
-    v = dirty_harvest_param(qts);
-    g_assert_cmpstr(v, ==, "auto");
-    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters',"
-                             "'arguments': {'x-dirty-harvest': 'off'}}");
-    g_free(v);
+    qts = qtest_init("-accel tcg -machine none "
+                     "-global migration.x-dirty-harvest=off");
     v = dirty_harvest_param(qts);
     g_assert_cmpstr(v, ==, "off");
+    assert_param_refused(qts, "on", why, "off");
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters',"
+                             "'arguments': {'x-dirty-harvest': 'auto'}}");
+    g_free(v);
+    v = dirty_harvest_param(qts);
+    g_assert_cmpstr(v, ==, "auto");
     qtest_quit(qts);
 }
 
