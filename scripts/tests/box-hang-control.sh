@@ -33,6 +33,8 @@ check "the snapshot has KVM trace events" has "--- KVM trace events in 1 s"
 check "the snapshot has query-migrate of the source, still waiting to switch over" grep -q '"status": "pre-switchover"' "$log"
 check "the snapshot has the kernel log tail" has "--- blocked tasks (sysrq-w) and kernel log tail"
 check "the whole session was killed, QEMUs included" grep -qE '^KVMFORK-TIMEOUT: killed .*qemu-system' "$log"
+check "the runner waited until everything it killed was gone (reaped), before the next test" \
+  grep -qE '^KVMFORK-TIMEOUT: killed .*qemu-system.*\(all gone after [0-9.]+ s\)$' "$log"
 check "the suite went on after the hang, with nothing of it left running" \
   grep -qE '^ok 2 - hang-control: after-the-hang' "$B/box/hang-control.stdout"
 echo "1..$n"
