@@ -82,7 +82,7 @@ fi
 end=$(($(now_s) + toggles + 300))
 until grep -q "KVMFORK-PAM toggled" $OUT/$d.serial.log; do
 	[ $(now_s) -lt $end ] || fatal "no 'KVMFORK-PAM toggled' line from the destination within $((toggles + 300)) s"
-	eval "p=\$L2PID_$d"; kill -0 $p 2>/dev/null || fatal "the destination QEMU exited (last guest line: '$(tail -1 $OUT/$d.serial.log | tr -d '\r')'; $d.qemu.log: '$(tail -1 $OUT/$d.qemu.log)')"
+	eval "p=\$L2PID_$d"; kill -0 $p 2>/dev/null || fatal "the destination: $(l2_exited $d)"
 	sleep 0.2
 done
 l2_memslot_snap $d dst

@@ -42,7 +42,7 @@ l2_send $n t
 end=$(($(now_s) + toggles + 300))
 until grep -q "KVMFORK-PAM toggled" $OUT/$n.serial.log; do
 	[ $(now_s) -lt $end ] || fatal "no 'KVMFORK-PAM toggled' line within $((toggles + 300)) s"
-	eval "p=\$L2PID_$n"; kill -0 $p 2>/dev/null || fatal "QEMU exited while the guest toggled (last guest line: '$(tail -1 $OUT/$n.serial.log | tr -d '\r')')"
+	eval "p=\$L2PID_$n"; kill -0 $p 2>/dev/null || fatal "while the guest toggled: $(l2_exited $n)"
 	sleep 0.2
 done
 l2_memslot_snap $n after

@@ -15,6 +15,17 @@ fatal() { echo "FAIL: $*"; l2_stop_all; exit 1; }
 # on a loaded machine a round of a poll loop takes far longer than its
 # sleep, and counting rounds once stretched a 300 s wait to ~800 s.
 now_s() { cut -d. -f1 /proc/uptime; }
+# l2_exited NAME -- for a fatal() when NAME's QEMU is gone: puts the guest's
+# last console lines in the log (from its first Oops/BUG/panic line, if it
+# has one: the panic's cause, not just its "Kernel Offset" trailer), then
+# prints the one-line summary that fatal() ends the log with.
+l2_exited() {
+	sl=$OUT/$1.serial.log
+	first=$(grep -n -m1 -E 'BUG:|Oops|Kernel panic|general protection|WARNING:|Call Trace' $sl | cut -d: -f1)
+	echo "--- $1: the guest's last console lines${first:+ (from its first Oops/panic line, $first)}:" >&2
+	if [ -n "$first" ]; then sed -n "$first,\$p" $sl | head -80; else tail -40 $sl; fi | tr -d '\r' | sed 's/^/  guest| /' >&2
+	echo "$1: QEMU exited (last guest line: '$(tail -1 $sl | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
+}
 
 # l2_start NAME MODE MEM_MB [extra QEMU args...]
 l2_start() {
@@ -42,7 +53,7 @@ l2_wait() {
 	while [ $(now_s) -lt $end ]; do
 		grep -q "$2" $OUT/$1.serial.log && return 0
 		eval "p=\$L2PID_$1"
-		kill -0 $p 2>/dev/null || fatal "$1: QEMU exited while waiting for '$2' (last guest line: '$(tail -1 $OUT/$1.serial.log | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
+		kill -0 $p 2>/dev/null || fatal "while waiting for '$2': $(l2_exited $1)"
 		sleep 0.2
 	done
 	grep -q "$2" $OUT/$1.serial.log && return 0
@@ -54,7 +65,7 @@ l2_wait() {
 # under -no-reboot exits silently) made this hang until the test's limit.
 l2_send() {
 	eval "p=\$L2PID_$1"
-	kill -0 $p 2>/dev/null || fatal "$1: QEMU has exited; cannot send '$2' (last guest line: '$(tail -1 $OUT/$1.serial.log | tr -d '\r')'; $1.qemu.log: '$(tail -1 $OUT/$1.qemu.log)')"
+	kill -0 $p 2>/dev/null || fatal "cannot send '$2': $(l2_exited $1)"
 	timeout 30 sh -c 'printf "%s" "$1" > "$2"' l2_send "$2" $L2TMP/$1.ser.in \
 		|| fatal "$1: '$2' not taken by the serial FIFO within 30 s (QEMU $(kill -0 $p 2>/dev/null && echo alive || echo gone))"
 }
