@@ -27,9 +27,9 @@ for g in "$here"/guest/*.c; do
 done
 khdr=${BUILD:-$here/../../build}/linux/usr/include
 [ -f "$khdr/linux/kvm.h" ] || { echo "build-tools: no $khdr/linux/kvm.h: run 'make kernel'" >&2; exit 1; }
-cc "$out/memslot-kbench" "$here/../bench/memslot/memslot-kbench.c" "$khdr/linux/kvm.h" -- \
+cc "$out/memslot-kbench" "$here/../bench/memslot/memslot-kbench.c" "$khdr/linux/kvm.h" "$here/../bench/kbench-lib.h" -- \
   -isystem "$khdr" -pthread
-cc "$out/harvest-kbench" "$here/../bench/harvest/harvest-kbench.c" "$khdr/linux/kvm.h" -- \
+cc "$out/harvest-kbench" "$here/../bench/harvest/harvest-kbench.c" "$khdr/linux/kvm.h" "$here/../bench/kbench-lib.h" -- \
   -isystem "$khdr"
 for g in "$here"/guest/*.c; do
   n=$(basename "$g" .c) img=$out/$(basename "$g" .c).cpio.gz

@@ -36,6 +36,7 @@
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "migration/bootfile.h"
+#include "kvmfork/kvmfork-qtest.h"
 
 #define TOGGLES         40
 #define I440FX_PAM0     0x59
@@ -47,15 +48,7 @@ static char *tmpdir;
 /* -1: no /dev/kvm; else what KVM_CHECK_EXTENSION says of the changeset cap */
 static int changeset_cap(void)
 {
-    int fd = open("/dev/kvm", O_RDWR);
-    int r;
-
-    if (fd < 0) {
-        return -1;
-    }
-    r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMSLOT_CHANGESET);
-    close(fd);
-    return r > 0 ? r : 0;
+    return kvmfork_kvm_cap(KVM_CAP_MEMSLOT_CHANGESET);
 }
 
 static bool kvm_usable(void)
@@ -71,31 +64,13 @@ static bool kvm_usable(void)
     return true;
 }
 
-/* Run QEMU with @args; it must fail, saying @want on stderr. */
-static void expect_startup_error(const char *args, const char *want)
-{
-    const char *qemu = getenv("QTEST_QEMU_BINARY");
-    g_autofree char *cmd = NULL;
-    g_autofree char *out = NULL, *err = NULL;
-    g_autoptr(GError) gerr = NULL;
-    int status;
-
-    g_assert_nonnull(qemu);
-    cmd = g_strdup_printf("%s %s", qemu, args);
-    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, &gerr));
-    g_test_message("%s: %s", cmd, err);
-    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    g_assert_nonnull(strstr(err, want));
-}
-
 static void test_bad_value(void)
 {
     if (!kvm_usable()) {
         return;
     }
-    expect_startup_error("-machine none -display none -nodefaults "
-                         "-accel kvm,atomic-memslots=maybe",
-                         "atomic-memslots");
+    kvmfork_assert_qemu_refuses("-accel kvm,atomic-memslots=maybe",
+                                "atomic-memslots", GUEST_WAIT_S);
 }
 
 static void test_on_needs_capability(void)
@@ -108,9 +83,9 @@ static void test_on_needs_capability(void)
                     "starts (the toggle/on case runs it)");
         return;
     }
-    expect_startup_error("-machine none -display none -nodefaults "
-                         "-accel kvm,atomic-memslots=on",
-                         "atomic-memslots=on needs KVM_SET_MEMSLOT_CHANGESET");
+    kvmfork_assert_qemu_refuses("-accel kvm,atomic-memslots=on",
+                                "atomic-memslots=on needs "
+                                "KVM_SET_MEMSLOT_CHANGESET", GUEST_WAIT_S);
 }
 
 /* One scalar of query-stats target vm, provider kvm; -1 if absent */

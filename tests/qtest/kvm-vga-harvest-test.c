@@ -38,6 +38,7 @@
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "kvmfork/vga-pattern-bootblock.h"
+#include "kvmfork/kvmfork-qtest.h"
 
 #define MAILBOX         0x9000
 #define MB_SEQ          (MAILBOX + 0)
@@ -60,28 +61,14 @@ static char *disk;
 /* -1: no /dev/kvm; else whether KVM_CAP_DIRTY_LOG_HARVEST is there */
 static int harvest_cap(void)
 {
-    int fd = open("/dev/kvm", O_RDWR);
-    int r;
+    int r = kvmfork_kvm_cap(KVM_CAP_DIRTY_LOG_HARVEST);
 
-    if (fd < 0) {
-        return -1;
-    }
-    r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_HARVEST);
-    close(fd);
-    return r > 0;
+    return r < 0 ? r : r > 0;
 }
 
 static bool ring_cap(void)
 {
-    int fd = open("/dev/kvm", O_RDWR);
-    int r;
-
-    if (fd < 0) {
-        return false;
-    }
-    r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
-    close(fd);
-    return r > 0;
+    return kvmfork_kvm_cap(KVM_CAP_DIRTY_LOG_RING) > 0;
 }
 
 /* QEMU's value of one of its counters (target vm, provider kvm) */
@@ -587,27 +574,9 @@ static void test_migration_parameter(const void *opaque)
     unlink(serial);
 }
 
-/*
- * Start QEMU with @args, which it must refuse: it must exit non-zero (not
- * run on, so the wait is bounded by timeout(1)) with @what on stderr.
- */
 static void assert_qemu_refuses(const char *args, const char *what)
 {
-    const char *qemu = getenv("QTEST_QEMU_BINARY");
-    g_autofree char *cmd = NULL;
-    g_autofree gchar *out = NULL, *err = NULL;
-    gint status;
-
-    g_assert_nonnull(qemu);
-    cmd = g_strdup_printf("timeout %d %s -machine none -display none "
-                          "-nodefaults %s", WAIT_S, qemu, args);
-    g_assert(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
-    g_test_message("%s: exit %d; QEMU said: %s", cmd,
-                   WIFEXITED(status) ? WEXITSTATUS(status) : -1, err);
-    g_assert(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), !=, 0);
-    g_assert_cmpint(WEXITSTATUS(status), !=, 124);    /* it did not run on */
-    g_assert(strstr(err, what));
+    kvmfork_assert_qemu_refuses(args, what, WAIT_S);
 }
 
 /* dirty-harvest=on without the capability, and a bad value, stop QEMU */

@@ -43,6 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define KBENCH_NAME "harvest-kbench"
+#include "../kbench-lib.h"
+
 #define CODE_GPA	0x0ULL
 #define CODE_SIZE	(1ULL << 20)
 #define CODE_START	0x1000
@@ -57,38 +60,10 @@ static int kvm_fd, vm_fd, vcpu_fd;
 static struct kvm_run *run;
 static uint8_t *code_mem;
 
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+static void kbench_usage_line(FILE *f)
 {
-	va_list ap;
-	int e = errno;
-
-	fprintf(stderr, "harvest-kbench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(e));
-	exit(1);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "harvest-kbench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nusage: harvest-kbench [-s MIB,... (4..%d)] [-d DIRTY,... (1..%d)] [-r ROUNDS >= 1]\n",
+	fprintf(f, "usage: harvest-kbench [-s MIB,... (4..%d)] [-d DIRTY,... (1..%d)] [-r ROUNDS >= 1]\n",
 		MAX_MIB, MAX_DIRTY);
-	exit(2);
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 /* A comma-separated list of integers in [lo, hi] for option @opt. */

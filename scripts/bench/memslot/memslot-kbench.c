@@ -54,6 +54,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define KBENCH_NAME "memslot-kbench"
+#include "../kbench-lib.h"
+
 #define MAX_VCPUS	64
 #define CODE_GPA	0x0ULL
 #define CODE_SIZE	(1ULL << 20)
@@ -81,38 +84,10 @@ struct vcpu {
 };
 static struct vcpu vcpus[MAX_VCPUS];
 
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+static void kbench_usage_line(FILE *f)
 {
-	va_list ap;
-	int e = errno;
-
-	fprintf(stderr, "memslot-kbench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(e));
-	exit(1);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "memslot-kbench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nusage: memslot-kbench [-v VCPUS 0..%d] [-k TRANSACTIONS >= 1] "
+	fprintf(f, "usage: memslot-kbench [-v VCPUS 0..%d] [-k TRANSACTIONS >= 1] "
 		"[-s MIB >= 2, even] [-w WARMUP >= 0] [-l LABEL] [-q: zap-all quirk off]\n", MAX_VCPUS);
-	exit(2);
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 static struct kvm_userspace_memory_region2 region(uint32_t slot, uint64_t gpa,
