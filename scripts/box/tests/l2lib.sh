@@ -57,7 +57,23 @@ l2_wait() {
 		sleep 0.2
 	done
 	grep -q "$2" $OUT/$1.serial.log && return 0
-	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log)"
+	l2_stuck $1
+	fatal "$1: no '$2' on the serial console within $3 s (see $1.serial.log; the guest's state is in this log)"
+}
+
+# l2_stuck NAME -- for a guest that is alive but silent: its run state,
+# every vCPU's registers and QEMU's memslot and harvest counters, into the
+# log (stderr), each QMP call bounded.  (Seen once in make check, 2026-12-04:
+# an L2 on the shadow box with atomic-memslots=on printed nothing in 300 s.)
+l2_stuck() {
+	{
+		echo "--- $1: guest silent; QEMU's view of it"
+		$QMPC $L2TMP/$1.qmp --timeout 10 '{"execute":"query-status"}' 2>&1
+		$QMPC $L2TMP/$1.qmp --timeout 10 '{"execute":"human-monitor-command","arguments":{"command-line":"info registers -a"}}' 2>&1 \
+			| sed 's/\\r\\n/\n/g; s/\\n/\n/g' | head -150
+		$QMPC $L2TMP/$1.qmp --timeout 10 '{"execute":"query-stats","arguments":{"target":"vm","providers":[{"provider":"kvm"}]}}' 2>&1 | cut -c1-3000
+		$QMPC $L2TMP/$1.qmp --timeout 10 '{"execute":"query-stats","arguments":{"target":"vcpu","providers":[{"provider":"kvm"}]}}' 2>&1 | cut -c1-3000
+	} >&2
 }
 
 # l2_send NAME TEXT -- to the guest's serial line.  Opening the FIFO blocks
